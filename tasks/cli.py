@@ -1,0 +1,88 @@
+"""What every task shares: option help, loading the inventory, turning errors into exits.
+
+Tasks stay thin: they parse options, call :func:`session`, then a plain function.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from invoke.exceptions import Exit
+
+from tasks.engine.errors import UserError
+from tasks.engine.report import Reporter, Summary
+from tasks.engine.target import SshSettings, SshTarget
+from tasks.inventory import Loaded, choose_path, load
+from tasks.inventory.model import Host
+
+HELP = {
+    "inventory": "inventory file (default: $STACK_INVENTORY, else ./inventory.yaml)",
+    "check": "plan mode: read the current state and show what would change; change nothing",
+    "verbose": "also show SSH round trips and extra detail",
+    "host": "only this host (a hosts[].name); default: every host",
+    "trust-new-host-key": "first contact: record an unknown host key in the project"
+                          " known_hosts (check its fingerprint first)",
+}
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print a :class:`UserError` as one line per problem and exit with its code."""
+    try:
+        yield
+    except UserError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        raise Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise Exit(code=130) from None
+
+
+@dataclass
+class Session:
+    """A validated inventory plus the run's options and the shared reporter/summary."""
+
+    inventory: Loaded
+    check: bool = False
+    verbose: bool = False
+    only_host: str | None = None
+    trust_new_host_key: bool = False
+    reporter: Reporter = field(default_factory=Reporter)
+    summary: Summary = field(default_factory=Summary)
+
+    def hosts(self) -> list[Host]:
+        if self.only_host:
+            return [self.inventory.host(self.only_host)]
+        return list(self.inventory.data.hosts)
+
+    def ssh_settings(self, host: Host) -> SshSettings:
+        return SshSettings(
+            address=host.address, port=host.port, user=host.user,
+            key_file=self.inventory.key_file(host), known_hosts=self.inventory.known_hosts,
+            trust_new_host_key=self.trust_new_host_key,
+            connect_timeout=float(self.inventory.data.host.ssh.connect_timeout),
+        )
+
+    def target(self, host: Host) -> SshTarget:
+        return SshTarget(host.name, self.ssh_settings(host))
+
+    def finish(self) -> None:
+        """Print the summary; exit non-zero when a step failed."""
+        self.reporter.summary(self.summary)
+        if self.summary.failed:
+            raise Exit(code=1)
+
+
+def session(inventory: str | None = None, *, check: bool = False, verbose: bool = False,
+            host: str | None = None, trust_new_host_key: bool = False) -> Session:
+    """Load and validate the inventory (raising before any connection) into a Session."""
+    loaded = load(choose_path(inventory))
+    s = Session(loaded, check=check, verbose=verbose, only_host=host,
+                trust_new_host_key=trust_new_host_key, reporter=Reporter(verbose=verbose))
+    if host:
+        s.inventory.host(host)
+    return s

@@ -1,0 +1,43 @@
+"""Steps: check, then act, then verify.
+
+A step names the facts it reads, *plans* the changes those facts call for (a pure
+function, tested table-driven: facts in, changes out) and, after its changes ran on the
+target, verifies from freshly read facts that nothing is left to change.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.engine.facts import Fact, Facts
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing a step will do: a one-line summary and the shell that does it."""
+
+    summary: str
+    script: str
+
+
+class Step(ABC):
+    """A unit of convergence. Subclasses set ``name`` and implement facts/plan."""
+
+    name: str = "step"
+    #: Changes to SSH access or the firewall: run them under the dead-man switch.
+    guarded: bool = False
+
+    @abstractmethod
+    def facts(self) -> Sequence[Fact[Any]]:
+        """Facts :meth:`plan` and :meth:`verify` read."""
+
+    @abstractmethod
+    def plan(self, facts: Facts) -> list[Change]:
+        """What must change for the target to match; empty when converged. Pure."""
+
+    def verify(self, facts: Facts) -> list[str]:
+        """Problems left after applying; by default, whatever would still change."""
+        return [f"still differs after applying: {c.summary}" for c in self.plan(facts)]

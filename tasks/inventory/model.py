@@ -1,0 +1,204 @@
+"""The inventory: the single source of truth for hosts, addresses, versions and settings.
+
+Every section has the values of ``STACK.md`` as defaults; only ``domain``,
+``acme_email``, ``operators`` and ``hosts`` must be given. ``inventory.schema.json``
+(for editors) is generated from these classes: ``inv inventory.schema``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tasks.inventory import rules
+from tasks.inventory.fields import spec
+
+SPEC_TOPICS = [
+    "travel-generation.progress", "travel-generation.completed",
+    "travel-enrichment.progress", "travel-enrichment.completed",
+    "travel-proposal.progress", "travel-proposal.completed",
+]
+SPEC_AGE_RECIPIENT = "age1e3z2qzqmxrhnp9ar07xs60qhwgaxaz8tn00464qkttkny4jn6gwsp5uavd"
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str = spec(doc="Node name (a DNS label); also the Kubernetes node name.",
+                     rule=rules.DNS_LABEL)
+    address: str = spec(doc="IP address or DNS name to reach the host over SSH.",
+                        rule=rules.ADDRESS)
+    user: str = spec(doc="SSH login user (not root once hardened; needs sudo).",
+                     rule=rules.UNIX_USER)
+    key_file: str = spec(doc="Private key for SSH; relative paths are relative to the"
+                             " inventory file, ~ is expanded. Must exist.")
+    port: int = spec(22, doc="SSH port to connect to.", rule=rules.PORT)
+    role: Literal["server", "agent"] = spec("server", doc="K3s role: server or agent.")
+
+
+@dataclass(frozen=True)
+class Ssh:
+    port: int = spec(22, doc="Port sshd listens on, on the hosts.", rule=rules.PORT)
+    known_hosts: str = spec("known_hosts", doc="Project known_hosts file, relative to the"
+                            " inventory file. Unknown keys are refused unless"
+                            " --trust-new-host-key is given.")
+    connect_timeout: int = spec(10, doc="Seconds to wait for SSH to answer.",
+                                rule=rules.int_range(1, 300))
+    rate_limit: bool = spec(True, doc="Rate-limit new SSH connections (ufw limit) for"
+                            " addresses outside the operator allow-list.")
+
+
+@dataclass(frozen=True)
+class Firewall:
+    open_tcp: list[int] = spec(doc="TCP ports open to the world besides SSH.",
+                               rule=rules.PORT, factory=lambda: [80, 443])
+    api_port: int = spec(6443, doc="Kubernetes API port, open only to operators and"
+                         " nodes.", rule=rules.PORT)
+
+
+@dataclass(frozen=True)
+class Fail2ban:
+    bantime: str = spec("10m", doc="How long an address stays banned.", rule=rules.DURATION)
+    findtime: str = spec("10m", doc="Window in which failures are counted.",
+                         rule=rules.DURATION)
+    maxretry: int = spec(5, doc="Failures within findtime before a ban.",
+                         rule=rules.int_range(1, 100))
+
+
+@dataclass(frozen=True)
+class Updates:
+    enabled: bool = spec(True, doc="Install security updates automatically.")
+    reboot: bool = spec(False, doc="Reboot automatically when an update requires it.")
+    reboot_time: str = spec("04:00", doc="When an automatic reboot may happen.",
+                            rule=rules.TIME_OF_DAY)
+
+
+@dataclass(frozen=True)
+class HostLayer:
+    ssh: Ssh = spec(Ssh(), doc="sshd and SSH client settings.")
+    firewall: Firewall = spec(Firewall(), doc="UFW settings.")
+    fail2ban: Fail2ban = spec(Fail2ban(), doc="fail2ban sshd jail.")
+    updates: Updates = spec(Updates(), doc="Automatic security updates.")
+    deadman_seconds: int = spec(300, doc="Seconds after which SSH/firewall changes roll back"
+                                " unless a fresh SSH login confirms them.",
+                                rule=rules.int_range(30, 3600))
+    extra_packages: list[str] = spec(doc="More Debian packages to install.",
+                                     rule=rules.DEB_PACKAGE, factory=list)
+
+
+@dataclass(frozen=True)
+class Versions:
+    k3s: str = spec("v1.33.3+k3s1", doc="K3s release.", rule=rules.K3S_VERSION)
+    cert_manager: str = spec("v1.13.1", doc="cert-manager chart.", rule=rules.SEMVER)
+    flux: str = spec("2.6.4", doc="Flux release.", rule=rules.SEMVER)
+    kube_prometheus_stack: str = spec("75.15.1", doc="kube-prometheus-stack chart.",
+                                      rule=rules.SEMVER)
+    strimzi: str = spec("0.47.0", doc="Strimzi operator chart.", rule=rules.SEMVER)
+    loki: str = spec("6.34.0", doc="Loki chart (when monitoring.loki is on).",
+                     rule=rules.SEMVER)
+    sops: str = spec("3.8.1", doc="SOPS.", rule=rules.SEMVER)
+    age: str = spec("1.1.1", doc="age.", rule=rules.SEMVER)
+
+
+@dataclass(frozen=True)
+class K3s:
+    pod_cidr: str = spec("10.42.0.0/16", doc="Pod network.", rule=rules.CIDR)
+    service_cidr: str = spec("10.43.0.0/16", doc="Service (ClusterIP) network.",
+                             rule=rules.CIDR)
+    tls_san: list[str] = spec(doc="Extra names/addresses for the API certificate (host"
+                              " addresses and the domain are always included).",
+                              rule=rules.ADDRESS, factory=list)
+    data_dir: str = spec("/var/lib/rancher/k3s", doc="K3s data directory.")
+    traefik_http_nodeport: int = spec(32170, doc="Traefik HTTP NodePort.",
+                                      rule=rules.NODE_PORT)
+    traefik_https_nodeport: int = spec(31931, doc="Traefik HTTPS NodePort.",
+                                       rule=rules.NODE_PORT)
+
+
+@dataclass(frozen=True)
+class Certs:
+    issuer: Literal["letsencrypt-staging", "letsencrypt-prod"] = spec(
+        "letsencrypt-prod", doc="ClusterIssuer used by our Ingresses.")
+
+
+@dataclass(frozen=True)
+class Gitops:
+    repository: str = spec("ssh://git@github.com/team-mercurious/k3s-gitops",
+                           doc="Git repository Flux reconciles.", rule=rules.GIT_URL)
+    branch: str = spec("main", doc="Branch Flux follows.")
+    path: str = spec("./clusters/vps", doc="Path in the repository.", rule=rules.REPO_PATH)
+    interval: str = spec("1m", doc="How often Flux polls the repository.",
+                         rule=rules.DURATION)
+    reconcile_interval: str = spec("10m", doc="How often Flux re-applies the path.",
+                                   rule=rules.DURATION)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    retention: str = spec("7d", doc="Prometheus retention.", rule=rules.DURATION)
+    prometheus_storage: str = spec("10Gi", doc="Prometheus PVC size.", rule=rules.QUANTITY)
+    grafana_storage: str = spec("5Gi", doc="Grafana PVC size.", rule=rules.QUANTITY)
+    loki: bool = spec(False, doc="Also install Loki and add it as a Grafana data source.")
+
+
+@dataclass(frozen=True)
+class Kafka:
+    namespace: str = spec("kafka", doc="Namespace of Strimzi and the cluster.",
+                          rule=rules.DNS_LABEL)
+    cluster: str = spec("my-cluster", doc="Kafka cluster name.", rule=rules.DNS_LABEL)
+    storage: str = spec("10Gi", doc="Kafka data PVC size.", rule=rules.QUANTITY)
+    topics: list[str] = spec(doc="Topics to create.", factory=lambda: list(SPEC_TOPICS),
+                             rule=rules.pattern("a topic name", r"[a-z0-9._-]{1,249}"))
+    partitions: int = spec(3, doc="Partitions per topic.", rule=rules.int_range(1, 1000))
+    user: str = spec("app-client", doc="KafkaUser the applications authenticate as.",
+                     rule=rules.DNS_LABEL)
+
+
+@dataclass(frozen=True)
+class App:
+    image: str | None = spec(None, doc="Image with a pinned tag or digest (never :latest).",
+                             rule=rules.IMAGE)
+    replicas: int = spec(1, doc="Replicas (minimum when autoscaled).",
+                         rule=rules.int_range(1, 50))
+
+
+@dataclass(frozen=True)
+class Apps:
+    namespace: str = spec("app", doc="Namespace of the applications.", rule=rules.DNS_LABEL)
+    host: str | None = spec(None, doc="Public host name of the API gateway (default:"
+                            " api.<domain>).", rule=rules.DOMAIN)
+    api_gateway: App = spec(App(replicas=2), doc="The API gateway (port 3000, HPA).")
+    api_generation: App = spec(App(), doc="Itinerary generation service.")
+    api_enrichment: App = spec(App(), doc="Data enrichment service.")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    age_recipients: list[str] = spec(doc="age public keys that can decrypt secrets/.",
+                                     rule=rules.AGE_RECIPIENT,
+                                     factory=lambda: [SPEC_AGE_RECIPIENT])
+
+
+@dataclass(frozen=True)
+class Inventory:
+    domain: str = spec(doc="Public domain of the platform.", rule=rules.DOMAIN)
+    acme_email: str = spec(doc="Let's Encrypt account e-mail.", rule=rules.EMAIL)
+    operators: list[str] = spec(doc="CIDRs of operators: allowed to the Kubernetes API,"
+                                " never rate-limited or banned on SSH.", rule=rules.CIDR)
+    hosts: list[Host] = spec(doc="The machines. The first server is the control plane.")
+    versions: Versions = spec(Versions(), doc="Pinned versions.")
+    host: HostLayer = spec(HostLayer(), doc="Host hardening settings.")
+    k3s: K3s = spec(K3s(), doc="K3s settings.")
+    certs: Certs = spec(Certs(), doc="TLS certificates.")
+    gitops: Gitops = spec(Gitops(), doc="Flux GitOps source.")
+    monitoring: Monitoring = spec(Monitoring(), doc="Prometheus, Grafana, Loki.")
+    kafka: Kafka = spec(Kafka(), doc="Strimzi Kafka.")
+    apps: Apps = spec(Apps(), doc="The applications.")
+    secrets: Secrets = spec(Secrets(), doc="SOPS/age.")
+
+    @property
+    def servers(self) -> list[Host]:
+        return [h for h in self.hosts if h.role == "server"]
+
+    @property
+    def api_host(self) -> str:
+        return self.apps.host or f"api.{self.domain}"
