@@ -2,5 +2,5 @@
 
 ``tasks.py`` at the repository root is what ``inv`` loads; it exposes this package's
 collections. Logic lives in plain typed modules: ``engine`` (targets, facts, steps),
-``inventory`` (model and validation), ``harden`` (the host layer), ``lab`` (test VMs).
+``model`` (the inventory: model and validation), ``harden`` (the host layer), ``lab`` (test VMs).
 """

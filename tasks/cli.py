@@ -15,8 +15,8 @@ from invoke.exceptions import Exit
 from tasks.engine.errors import UserError
 from tasks.engine.report import Reporter, Summary
 from tasks.engine.target import SshSettings, SshTarget
-from tasks.inventory import Loaded, choose_path, load
-from tasks.inventory.model import Host
+from tasks.model import Loaded, choose_path, load
+from tasks.model.model import Host
 
 HELP = {
     "inventory": "inventory file (default: $STACK_INVENTORY, else ./inventory.yaml)",

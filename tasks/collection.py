@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from tasks import inventory_tasks
+from tasks import inventory
 
 ns = Collection()
-ns.add_collection(inventory_tasks.ns)
+ns.add_collection(inventory.ns)

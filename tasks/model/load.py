@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from tasks.engine.errors import InventoryError
-from tasks.inventory.fields import build, json_schema
-from tasks.inventory.model import Host, Inventory
+from tasks.model.fields import build, json_schema
+from tasks.model.model import Host, Inventory
 
 ENV_VAR = "STACK_INVENTORY"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tasks.inventory.fields import Rule
+from tasks.model.fields import Rule
 
 
 def rule(expect: str, predicate: Callable[[Any], bool], **schema: Any) -> Rule:

@@ -7,7 +7,7 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from tasks.cli import HELP, session, user_errors
-from tasks.inventory.load import SCHEMA_PATH, schema_text
+from tasks.model.load import SCHEMA_PATH, schema_text
 
 
 @task(help={"inventory": HELP["inventory"]})

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tasks.inventory import rules
-from tasks.inventory.fields import spec
+from tasks.model import rules
+from tasks.model.fields import spec
 
 SPEC_TOPICS = [
     "travel-generation.progress", "travel-generation.completed",
