@@ -1,0 +1,31 @@
+"""The values templates can use: the whole inventory plus a few derived names.
+
+``${domain}``, ``${k3s.pod_cidr}``, ``${versions.k3s}``... are the inventory's own
+fields (see tasks/model/model.py). Derived values live under ``derived``; each
+component adds its own entries in its own section of :func:`derived` below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tasks.model.model import Inventory
+
+
+def derived(inv: Inventory) -> dict[str, Any]:
+    server = inv.servers[0]
+    sans = [*dict.fromkeys([*(h.address for h in inv.hosts), inv.domain, *inv.k3s.tls_san])]
+    return {
+        # general
+        "api_host": inv.api_host,
+        "server_name": server.name,
+        "server_address": server.address,
+        # k3s
+        "tls_san": sans,
+    }
+
+
+def context(inv: Inventory) -> dict[str, Any]:
+    """The mapping templates are rendered against."""
+    return {**dataclasses.asdict(inv), "derived": derived(inv)}
