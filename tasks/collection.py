@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from tasks import inventory
+from tasks import host, inventory
 
 ns = Collection()
 ns.add_collection(inventory.ns)
+ns.add_collection(host.ns)

@@ -165,7 +165,9 @@ class SshTarget:
         self.name = name
         self.settings = settings
         self.round_trips = 0
+        #: Our address and the server's SSH port as the host sees them ($SSH_CONNECTION).
         self.client_address = ""
+        self.server_port = 0
         self._sudo_password_source = sudo_password
         self._sudo_password: str | None = None
         self._sudo: list[str] | None = None
@@ -225,12 +227,14 @@ class SshTarget:
         if self._conn is not None:
             return
         self._conn = self._connect()
-        probe = 'printf "%s\\n" "${SSH_CONNECTION%% *}"; '
+        probe = 'printf "%s\\n" "$SSH_CONNECTION"; '
         if self.settings.user != "root":
             probe += "sudo -n true >/dev/null 2>&1; echo $?"
         result = self._exec(probe, b"")
         first, _, rest = result.stdout.partition("\n")
-        self.client_address = first.strip()
+        fields = first.split()
+        if len(fields) == 4:
+            self.client_address, self.server_port = fields[0], int(fields[3])
         if self.settings.user == "root":
             self._sudo = []
         elif rest.strip() == "0":

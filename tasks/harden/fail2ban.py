@@ -1,0 +1,140 @@
+"""fail2ban: the sshd jail on the systemd journal, operators never banned."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.engine.facts import Fact, Facts, Raw, file_fact, lines
+from tasks.engine.shell import write_file
+from tasks.engine.step import Change, Step
+from tasks.harden.facts import unit_states
+
+JAIL_FILE = "/etc/fail2ban/jail.d/00-stack-sshd.local"
+UNIT = "fail2ban.service"
+
+_UNITS = unit_states(UNIT)
+JAIL_CONTENT = file_fact(JAIL_FILE)
+
+
+def _live(raw: Raw) -> dict[str, str]:
+    """``key=value`` lines from the live jail; ignoreip lists one address per line."""
+    out: dict[str, str] = {}
+    ignored: list[str] = []
+    for line in lines(raw):
+        if line.startswith("@"):
+            key, _, value = line[1:].partition("=")
+            out[key] = value.strip()
+        else:
+            m = re.match(r"^\s*[|`]-\s*(\S+)", line)
+            if m:
+                ignored.append(m.group(1))
+    out["ignoreip"] = " ".join(ignored)
+    return out
+
+
+LIVE = Fact(
+    "fail2ban:live",
+    "for k in bantime findtime maxretry; do"
+    " printf '@%s=%s\\n' \"$k\" \"$(fail2ban-client get sshd \"$k\" 2>/dev/null | tr -d '\\n')\";"
+    " done; if fail2ban-client get sshd journalmatch >/dev/null 2>&1;"
+    " then echo @journal=yes; else echo @journal=no; fi;"
+    " fail2ban-client get sshd ignoreip 2>/dev/null",
+    _live)
+
+
+def seconds(duration: str) -> int:
+    """``10m`` -> 600 (fail2ban reports bantime/findtime in seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    total = 0
+    for amount, unit in re.findall(r"(\d+)([smhdw])", duration):
+        total += int(amount) * units[unit]
+    return total
+
+
+@dataclass(frozen=True)
+class JailPolicy:
+    ssh_port: int
+    bantime: str
+    findtime: str
+    maxretry: int
+    operators: tuple[str, ...]
+
+    def ignoreip(self) -> list[str]:
+        return ["127.0.0.1/8", "::1", *self.operators]
+
+    def config(self) -> str:
+        return "\n".join([
+            "# Managed by k3s-vps-platform (inv host.harden): local edits are overwritten.",
+            "# sshd jail on the systemd journal (Debian 12 has no auth.log).",
+            "[DEFAULT]",
+            f"ignoreip = {' '.join(self.ignoreip())}",
+            "",
+            "[sshd]",
+            "enabled = true",
+            "backend = systemd",
+            f"port = {self.ssh_port}",
+            f"bantime = {self.bantime}",
+            f"findtime = {self.findtime}",
+            f"maxretry = {self.maxretry}",
+            "",
+        ])
+
+    def live_problems(self, live: dict[str, str]) -> list[str]:
+        wanted = {"bantime": str(seconds(self.bantime)), "findtime": str(seconds(self.findtime)),
+                  "maxretry": str(self.maxretry), "journal": "yes"}
+        out = [f"{k} is {live.get(k) or 'unknown'}, want {v}" for k, v in wanted.items()
+               if live.get(k) != v]
+        have = {_net(a) for a in live.get("ignoreip", "").split()}
+        missing = [a for a in self.ignoreip() if _net(a) not in have]
+        if missing:
+            out.append(f"ignoreip lacks {', '.join(missing)}")
+        return out
+
+
+def _net(address: str) -> str:
+    try:
+        return str(ipaddress.ip_network(address, strict=False))
+    except ValueError:
+        return address
+
+
+_RESTART = (
+    f"systemctl enable {UNIT} >/dev/null 2>&1\n"
+    f"systemctl restart {UNIT}\n"
+    "for i in $(seq 1 30); do fail2ban-client ping >/dev/null 2>&1 && break; sleep 1; done\n"
+    "for i in $(seq 1 30); do fail2ban-client status sshd >/dev/null 2>&1 && break; sleep 1; done\n"
+    "fail2ban-client status sshd >/dev/null\n"
+)
+
+
+class Fail2ban(Step):
+    name = "fail2ban: sshd jail"
+    guarded = True
+
+    def __init__(self, policy: JailPolicy) -> None:
+        self.policy = policy
+
+    def facts(self) -> Sequence[Fact[Any]]:
+        return [JAIL_CONTENT, _UNITS, LIVE]
+
+    def plan(self, facts: Facts) -> list[Change]:
+        changes = []
+        if facts[JAIL_CONTENT] != self.policy.config():
+            changes.append(Change(f"write {JAIL_FILE}", write_file(JAIL_FILE,
+                                                                   self.policy.config())))
+        enabled, _, active = facts[_UNITS].get(UNIT, ",").partition(",")
+        live = self.policy.live_problems(facts[LIVE])
+        if changes or enabled != "enabled" or active != "active" or live:
+            why = "apply the jail" if changes else (
+                f"service is {enabled or 'missing'}/{active or 'missing'}"
+                if active != "active" or enabled != "enabled" else f"live jail: {live[0]}")
+            changes.append(Change(f"enable and restart fail2ban ({why})", _RESTART))
+        return changes
+
+    def verify(self, facts: Facts) -> list[str]:
+        return [f"live jail: {p}" for p in self.policy.live_problems(facts[LIVE])] + (
+            super().verify(facts))

@@ -1,0 +1,88 @@
+"""Kernel settings: hardening that keeps K3s working, and what kubelet's
+``protect-kernel-defaults`` demands (it refuses to start when these differ)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tasks.engine.facts import Fact, Facts, Raw, file_fact, lines
+from tasks.engine.shell import cmd, q, write_file
+from tasks.engine.step import Change, Step
+
+SYSCTL_FILE = "/etc/sysctl.d/90-stack-hardening.conf"
+
+# (key, value, why). Keys the running kernel lacks are skipped, not failed.
+SETTINGS: list[tuple[str, str, str]] = [
+    ("net.ipv4.ip_forward", "1", "K3s routes pod traffic (flannel)"),
+    ("net.ipv4.conf.all.accept_redirects", "0", "ignore ICMP redirects"),
+    ("net.ipv4.conf.default.accept_redirects", "0", "ignore ICMP redirects"),
+    ("net.ipv6.conf.all.accept_redirects", "0", "ignore ICMP redirects"),
+    ("net.ipv6.conf.default.accept_redirects", "0", "ignore ICMP redirects"),
+    ("net.ipv4.conf.all.send_redirects", "0", "we are not a router for others"),
+    ("net.ipv4.conf.default.send_redirects", "0", "we are not a router for others"),
+    ("net.ipv4.conf.all.accept_source_route", "0", "no source routing"),
+    ("net.ipv4.conf.default.accept_source_route", "0", "no source routing"),
+    ("net.ipv4.conf.all.log_martians", "1", "log impossible addresses"),
+    ("net.ipv4.icmp_echo_ignore_broadcasts", "1", "no smurf amplification"),
+    ("net.ipv4.icmp_ignore_bogus_error_responses", "1", "quiet bogus ICMP"),
+    ("net.ipv4.tcp_syncookies", "1", "SYN flood protection"),
+    ("kernel.kptr_restrict", "1", "hide kernel pointers"),
+    ("kernel.dmesg_restrict", "1", "kernel log for root only"),
+    ("kernel.yama.ptrace_scope", "1", "ptrace only descendants"),
+    ("fs.protected_hardlinks", "1", "link hardening"),
+    ("fs.protected_symlinks", "1", "link hardening"),
+    ("fs.protected_fifos", "2", "no FIFO spoofing in sticky dirs"),
+    ("fs.protected_regular", "2", "no file spoofing in sticky dirs"),
+    ("fs.suid_dumpable", "0", "no core dumps of setuid programs"),
+    # kubelet --protect-kernel-defaults (K3s config: protect-kernel-defaults: true)
+    ("vm.panic_on_oom", "0", "kubelet protect-kernel-defaults"),
+    ("vm.overcommit_memory", "1", "kubelet protect-kernel-defaults"),
+    ("kernel.panic", "10", "kubelet protect-kernel-defaults"),
+    ("kernel.panic_on_oops", "1", "kubelet protect-kernel-defaults"),
+    ("kernel.keys.root_maxkeys", "1000000", "kubelet protect-kernel-defaults"),
+    ("kernel.keys.root_maxbytes", "25000000", "kubelet protect-kernel-defaults"),
+]
+
+
+def _values(raw: Raw) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for line in lines(raw):
+        key, _, value = line.partition("=")
+        out[key] = None if value == "<absent>" else " ".join(value.split())
+    return out
+
+
+LIVE = Fact(
+    "sysctl:live",
+    "for k in " + " ".join(q(k) for k, _, _ in SETTINGS) + "; do"
+    " if v=$(sysctl -n \"$k\" 2>/dev/null); then printf '%s=%s\\n' \"$k\" \"$v\";"
+    " else printf '%s=<absent>\\n' \"$k\"; fi; done",
+    _values)
+CONTENT = file_fact(SYSCTL_FILE)
+
+
+def config(present: set[str]) -> str:
+    body = [f"{k} = {v}  # {why}" for k, v, why in SETTINGS if k in present]
+    return "\n".join(["# Managed by k3s-vps-platform (inv host.harden).", *body, ""])
+
+
+class Sysctl(Step):
+    name = "kernel: sysctl hardening"
+
+    def facts(self) -> Sequence[Fact[Any]]:
+        return [LIVE, CONTENT]
+
+    def plan(self, facts: Facts) -> list[Change]:
+        live = facts[LIVE]
+        present = {k for k, v in live.items() if v is not None}
+        wanted = config(present)
+        changes = []
+        if facts[CONTENT] != wanted:
+            changes.append(Change(f"write {SYSCTL_FILE}", write_file(SYSCTL_FILE, wanted)))
+        drift = [k for k, v, _ in SETTINGS if k in present and live[k] != v]
+        if changes or drift:
+            what = f"{len(drift)} live value(s) differ" if drift else "load the file"
+            changes.append(Change(f"apply with sysctl ({what})",
+                                  cmd("sysctl", "-q", "-p", SYSCTL_FILE) + "\n"))
+        return changes
