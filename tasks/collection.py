@@ -5,7 +5,9 @@ from __future__ import annotations
 from invoke.collection import Collection
 
 from tasks import host, inventory
+from tasks.validate import validate
 
 ns = Collection()
 ns.add_collection(inventory.ns)
 ns.add_collection(host.ns)
+ns.add_task(validate)

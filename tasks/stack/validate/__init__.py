@@ -1,0 +1,16 @@
+"""``inv validate``: every object the deploy would apply, checked without a cluster.
+
+- :mod:`.schemas`: core kinds strictly against Kubernetes 1.33 (the schemas shipped by
+  PyPI ``kubernetes-validate``), custom kinds against CRD JSON schemas found in
+  ``$STACK_CRD_SCHEMAS``, ``.cache/crd-schemas/`` or ``../shared/schemas/crds/``.
+- :mod:`.objects`: object names, duplicates, namespaces that exist.
+- :mod:`.policy`: our workloads' claims (pinned images, requests and limits, probes,
+  PodSecurity "restricted"), each failure naming its rule.
+- :mod:`.run`: renders every component, adds ``helm lint``, the components' own
+  ``checks()`` hooks and the GitOps layout, and reports.
+- :mod:`.crds`: fills the schema cache from CRDs (``python -m tasks.stack.validate.crds``).
+"""
+
+from tasks.stack.validate.run import Report, validate_context, validate_documents
+
+__all__ = ["Report", "validate_context", "validate_documents"]

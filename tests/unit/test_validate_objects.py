@@ -1,0 +1,107 @@
+"""Checks across objects: names, duplicates, namespaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from validate_fixtures import SOURCE, edit, find, need_crd_schemas, valid_documents
+
+from tasks.stack.render import Document, Release
+from tasks.stack.validate import objects, validate_documents
+
+
+def doc(kind: str, name: str, namespace: str | None = None, api: str = "v1",
+        source: str = SOURCE, **extra: Any) -> Document:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    return Document(source, {"apiVersion": api, "kind": kind, "metadata": meta, **extra})
+
+
+def test_duplicates_name_both_files() -> None:
+    docs = [doc("ConfigMap", "a", "app"), doc("ConfigMap", "a", "app", source="other.yaml"),
+            doc("ConfigMap", "a", "kafka"),  # other namespace
+            doc("Secret", "a", "app")]  # other kind
+    assert objects.duplicates(docs) == [
+        "other.yaml: ConfigMap a: duplicate object: core ConfigMap app/a is also defined in"
+        f" {SOURCE}"]
+
+
+def test_the_version_does_not_make_an_object_different() -> None:
+    docs = [doc("HorizontalPodAutoscaler", "h", "app", api="autoscaling/v2"),
+            doc("HorizontalPodAutoscaler", "h", "app", api="autoscaling/v1")]
+    assert objects.duplicates(docs) == [
+        f"{SOURCE}: HorizontalPodAutoscaler h: duplicate object: autoscaling"
+        f" HorizontalPodAutoscaler app/h is also defined in {SOURCE}"]
+
+
+def test_namespaces_must_exist() -> None:
+    docs = [doc("Namespace", "app"), doc("ConfigMap", "a", "app"),
+            doc("ConfigMap", "b", "kube-system"), doc("ConfigMap", "c", "kafka"),
+            doc("ConfigMap", "d")]
+    assert objects.namespace_problems(docs) == [
+        f"{SOURCE}: ConfigMap c: metadata.namespace: namespace 'kafka' is not created by any"
+        " component (create it as a Namespace in the component's manifests)",
+        f"{SOURCE}: ConfigMap d: metadata.namespace: missing (namespaced objects name their"
+        " namespace, or they land in whatever namespace applies them)"]
+
+
+def test_cluster_scoped_kinds_have_no_namespace() -> None:
+    docs = [doc("ClusterIssuer", "x", api="cert-manager.io/v1"),
+            doc("ClusterRole", "y", "app", api="rbac.authorization.k8s.io/v1"),
+            doc("Namespace", "app")]
+    assert objects.namespace_problems(docs) == [
+        f"{SOURCE}: ClusterRole y: metadata.namespace: ClusterRole is cluster-scoped; remove"
+        " the namespace"]
+
+
+def test_releases_need_their_namespace() -> None:
+    rel = Release(name="strimzi", namespace="kafka", repo_name="strimzi",
+                  repo_url="https://strimzi.io/charts/", chart="strimzi-kafka-operator",
+                  version="0.47.0", values_source="helm-values/strimzi.yaml", values={})
+    assert objects.namespace_problems([doc("Namespace", "kafka")], [rel]) == []
+    assert objects.namespace_problems([], [rel]) == [
+        "helm-values/strimzi.yaml: Release strimzi: namespace 'kafka' is not created by any"
+        " component (create it as a Namespace in the component's manifests)"]
+
+
+@pytest.mark.parametrize(("kind", "name", "problem"), [
+    ("ConfigMap", "Api_Gateway", "'Api_Gateway' is not a DNS subdomain"),
+    ("KafkaTopic", "travel-generation.progress", None),
+    ("Service", "1st", "'1st' is not an RFC 1035 label"),
+    ("Service", "api.gateway", "'api.gateway' is not an RFC 1035 label"),
+    ("Namespace", "a.b", "'a.b' is not a DNS label"),
+    ("ConfigMap", "x" * 254, "is not a DNS subdomain"),
+])
+def test_names(kind: str, name: str, problem: str | None) -> None:
+    found = objects.metadata_problems(doc(kind, name, "app"))
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1
+        assert found[0].startswith("metadata.name: ") and problem in found[0]
+
+
+def test_labels_and_missing_name() -> None:
+    bad = Document(SOURCE, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "namespace": "app", "labels": {"app.kubernetes.io/name": "x" * 64, "-a": "b"}}})
+    assert objects.metadata_problems(bad) == [
+        "metadata.name: required field missing",
+        f"metadata.labels['app.kubernetes.io/name']: invalid label value {'x' * 64!r} (max 63"
+        " characters: letters, digits, '-', '_', '.')",
+        "metadata.labels: invalid label key '-a'"]
+
+
+def test_all_checks_together_on_broken_fixture() -> None:
+    need_crd_schemas()
+    docs = valid_documents()
+    topic = find(docs, "KafkaTopic")
+    docs.append(Document("manifests/kafka/more.yaml", edit(topic.obj, ("spec", "replicas"), 0)))
+    found, _ = validate_documents(docs)
+    assert found == [
+        "manifests/kafka/more.yaml: KafkaTopic travel-generation.progress: spec.replicas: must"
+        " be >= 1; got 0",
+        "manifests/kafka/more.yaml: KafkaTopic travel-generation.progress: duplicate object:"
+        " kafka.strimzi.io KafkaTopic kafka/travel-generation.progress is also defined in"
+        f" {SOURCE}"]
