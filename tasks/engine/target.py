@@ -213,6 +213,11 @@ class SshTarget:
                     f"{where}: unknown host key {_fp(policy.seen)}: compare it with the"
                     " provider's console, then re-run with --trust-new-host-key to record it"
                     f" in {s.known_hosts}") from None
+            if "banner" in str(exc) or "No existing session" in str(exc):
+                raise ConnectionFailed(
+                    f"{where}: cannot connect: no SSH handshake within"
+                    f" {s.connect_timeout:.0f}s (not an SSH port, or the host drops us:"
+                    " firewall, fail2ban, MaxStartups)") from None
             raise ConnectionFailed(f"{where}: SSH failed: {exc}") from None
         except (OSError, EOFError) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tasks.engine.facts import Fact, Facts, Raw, lines
+from tasks.engine.facts import Fact, Facts, Raw
 from tasks.engine.shell import cmd
 from tasks.engine.step import Change, Step
 
@@ -17,9 +17,10 @@ APT_OPTS = ("-q", "-y", "-o", "DPkg::Lock::Timeout=300", "-o", "Dpkg::Options::=
 
 
 def _installed(raw: Raw) -> set[str]:
-    # "name<TAB>ii " for installed packages; unknown names print nothing on stdout.
+    # "name<TAB>ii " for installed packages. Names dpkg never heard of print nothing and
+    # make it exit 1, so the output is read whatever the exit code.
     found = set()
-    for line in lines(raw):
+    for line in raw.stdout.splitlines():
         name, _, status = line.partition("\t")
         if status.startswith("ii"):
             found.add(name.split(":")[0])

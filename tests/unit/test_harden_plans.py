@@ -1,0 +1,312 @@
+"""Host-layer decisions, table-driven: facts (as the host prints them) in, changes out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tasks.engine.errors import UserError
+from tasks.engine.facts import Fact, Facts, Raw
+from tasks.harden import fail2ban, firewall, packages, preflight, sshd, sysctl, updates
+from tasks.harden.facts import OS_RELEASE
+
+DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
+KEX_92 = "\n".join([*sshd.KEX, "ecdh-sha2-nistp256", "diffie-hellman-group14-sha256"])
+
+
+def facts(**raw: tuple[Fact[Any], str, int] | tuple[Fact[Any], str]) -> Facts:
+    out = {}
+    for value in raw.values():
+        fact, stdout, *rc = value
+        out[fact.key] = Raw(stdout, rc[0] if rc else 0)
+    return Facts(out)
+
+
+def summaries(step: Any, f: Facts) -> list[str]:
+    return [c.summary for c in step.plan(f)]
+
+
+# packages ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("dpkg", "rc", "expected"), [
+    ("ufw\tii \nfail2ban\tii \npython3-systemd\tii \nunattended-upgrades\tii \n", 0, []),
+    ("ufw\tun \nfail2ban\tii \npython3-systemd\tii \nunattended-upgrades\tii \n", 0,
+     ["install ufw"]),
+    ("", 1, ["install ufw fail2ban python3-systemd unattended-upgrades"]),
+    ("ufw\trc \nfail2ban\tii \n", 1, ["install ufw python3-systemd unattended-upgrades"]),
+])
+def test_packages(dpkg: str, rc: int, expected: list[str]) -> None:
+    step = packages.Packages()
+    assert summaries(step, facts(p=(step.fact, dpkg, rc))) == expected
+
+
+def test_package_install_is_noninteractive_and_quoted() -> None:
+    step = packages.Packages(["jq"])
+    (change,) = step.plan(facts(p=(step.fact, "", 1)))
+    assert "DEBIAN_FRONTEND=noninteractive" in change.script
+    assert "apt-get -q -y -o DPkg::Lock::Timeout=300" in change.script
+    assert change.script.rstrip().endswith("unattended-upgrades jq")
+
+
+# sshd -------------------------------------------------------------------------------
+
+def effective(**override: str) -> str:
+    values = {**sshd.expected_effective(set(sshd.KEX)), **override}
+    return "\n".join(f"{k} {v}" for k, v in values.items()) + "\nport 22\n"
+
+
+def sshd_facts(*, drop_in: str | None = None, others: str = "", include: int = 0,
+               rsa: str = "4096 SHA256:x root@h (RSA)", weak: str = "0",
+               eff: str | None = None, kex: str = KEX_92) -> Facts:
+    drop = sshd.drop_in(set(kex.split())) if drop_in is None else drop_in
+    return facts(
+        e=(sshd.EFFECTIVE, eff if eff is not None else effective()),
+        k=(sshd.SUPPORTED_KEX, kex),
+        d=(sshd.DROP_IN_CONTENT, drop, 0 if drop else 1),
+        i=(sshd.HAS_INCLUDE, "", include),
+        r=(sshd.RSA_KEY_BITS, rsa),
+        w=(sshd.WEAK_MODULI, weak),
+        o=(sshd.OTHER_DROP_INS, others, 0 if others else 1),
+    )
+
+
+def test_sshd_converged_host_needs_nothing() -> None:
+    assert sshd.Sshd().plan(sshd_facts()) == []
+
+
+def test_sshd_fresh_vps() -> None:
+    f = sshd_facts(drop_in="", others="/etc/ssh/sshd_config.d/50-cloud-init.conf\n",
+                   rsa="3072 SHA256:x root@h (RSA)", weak="127",
+                   eff=effective(passwordauthentication="yes", permitrootlogin="yes"))
+    assert summaries(sshd.Sshd(), f) == [
+        "snapshot /etc/ssh (restored if sshd -t fails)",
+        "write /etc/ssh/sshd_config.d/00-stack-hardening.conf",
+        "neutralise /etc/ssh/sshd_config.d/50-cloud-init.conf (comment out settings we manage)",
+        "regenerate the RSA host key with 4096 bits (was 3072)",
+        "drop 127 Diffie-Hellman groups smaller than 3072 bits",
+        "check with sshd -t, reload ssh",
+    ]
+
+
+def test_sshd_validation_restores_on_failure_and_reloads_on_success() -> None:
+    changes = sshd.Sshd().plan(sshd_facts(drop_in=""))
+    script = "".join(c.script for c in changes)
+    assert script.index("cp -a /etc/ssh/.") < script.index("base64 -d") < script.index("sshd -t")
+    assert 'cp -a "$B/." /etc/ssh/' in script and "exit 1" in script
+    assert "systemctl reload ssh" in script
+
+
+def test_sshd_missing_include_is_added() -> None:
+    assert "include /etc/ssh/sshd_config.d/*.conf from /etc/ssh/sshd_config" in summaries(
+        sshd.Sshd(), sshd_facts(include=1))
+
+
+def test_sshd_effective_drift_reloads() -> None:
+    f = sshd_facts(eff=effective(passwordauthentication="yes"))
+    assert summaries(sshd.Sshd(), f)[1].startswith(
+        "sshd -T differs (passwordauthentication is 'yes', want 'no')")
+    assert sshd.Sshd().verify(f)[0] == "sshd -T: passwordauthentication is 'yes', want 'no'"
+
+
+def test_sshd_leaves_out_kex_the_server_does_not_know() -> None:
+    old = "\n".join(k for k in sshd.KEX if k != "sntrup761x25519-sha512")
+    text = sshd.drop_in(set(old.split()))
+    assert "KexAlgorithms sntrup761x25519-sha512@openssh.com," in text
+    assert sshd.drop_in(set(sshd.KEX)).count("sntrup761x25519-sha512") == 2
+
+
+def test_sshd_drop_in_content() -> None:
+    text = sshd.drop_in(set(sshd.KEX))
+    for line in ("PermitRootLogin no", "PasswordAuthentication no",
+                 "KbdInteractiveAuthentication no", "AuthenticationMethods publickey",
+                 "HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256",
+                 "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,"
+                 "umac-128-etm@openssh.com"):
+        assert line in text.splitlines()
+
+
+# firewall ---------------------------------------------------------------------------
+
+POLICY = firewall.FirewallPolicy(
+    ssh_port=22, live_ssh_ports=(22,), open_tcp=(80, 443), api_port=6443,
+    operators=("203.0.113.10/32",), nodes=("203.0.113.20/32",),
+    cluster_cidrs=("10.42.0.0/16", "10.43.0.0/16"))
+RULES = [
+    "allow from 203.0.113.10 to any port 22 proto tcp",
+    "limit 22/tcp",
+    "allow 80/tcp",
+    "allow 443/tcp",
+    "allow from 203.0.113.10 to any port 6443 proto tcp",
+    "allow from 203.0.113.20 to any port 6443 proto tcp",
+    "allow from 10.42.0.0/16",
+    "allow from 10.43.0.0/16",
+]
+STATUS_ON = ("Status: active\nDEFAULT_INPUT_POLICY=\"DROP\"\nDEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n"
+             "IPV6=yes\n")
+SHOWN = "Added user rules (see 'ufw status' for running firewall):\n" + "".join(
+    f"ufw {r}\n" for r in RULES)
+
+
+def fw_facts(shown: str = SHOWN, status: str = STATUS_ON, installed: int = 0) -> Facts:
+    return facts(i=(firewall.UFW_INSTALLED, "/usr/sbin/ufw", installed),
+                 a=(firewall.ADDED, shown), s=(firewall.STATUS, status))
+
+
+def test_firewall_rules_in_order() -> None:
+    assert POLICY.rules() == RULES
+
+
+def test_firewall_converged() -> None:
+    assert firewall.Firewall(POLICY).plan(fw_facts()) == []
+
+
+def test_firewall_fresh_host_without_ufw() -> None:
+    (change,) = firewall.Firewall(POLICY).plan(fw_facts(shown="", installed=1))
+    assert change.summary == "configure ufw (8 rules) and enable it"
+    lines = change.script.splitlines()
+    assert lines[:2] == ["ufw default deny incoming", "ufw default allow outgoing"]
+    assert lines[-1] == "ufw --force enable"  # only after the SSH rules exist
+    assert lines.index("ufw allow from 203.0.113.10 to any port 22 proto tcp") < len(lines) - 1
+
+
+def test_firewall_inactive_with_rules_missing() -> None:
+    status = STATUS_ON.replace("active", "inactive")
+    shown = "Added user rules (see 'ufw status' for running firewall):\n(None)\n"
+    got = summaries(firewall.Firewall(POLICY), fw_facts(shown=shown, status=status))
+    assert got == [f"add rule: {r}" for r in RULES] + ["enable ufw"]
+
+
+def test_firewall_out_of_order_rules_are_rebuilt_after_the_common_prefix() -> None:
+    swapped = [RULES[0], RULES[2], RULES[1], *RULES[3:]]
+    shown = "".join(f"ufw {r}\n" for r in swapped) + "ufw allow 6443/tcp\n"
+    got = summaries(firewall.Firewall(POLICY), fw_facts(shown=shown))
+    assert got[0] == "delete rule: allow 80/tcp"
+    assert "delete rule: allow 6443/tcp" in got
+    assert [g for g in got if g.startswith("add")] == [f"add rule: {r}" for r in RULES[1:]]
+
+
+def test_firewall_api_port_never_open_to_the_world() -> None:
+    assert not any("6443" in r and "from" not in r for r in POLICY.rules())
+
+
+def test_firewall_live_port_and_no_rate_limit() -> None:
+    policy = firewall.FirewallPolicy(22, (2222,), (), 6443, ("10.0.0.0/8",), (), (),
+                                     rate_limit_ssh=False)
+    assert policy.rules() == [
+        "allow from 10.0.0.0/8 to any port 22 proto tcp",
+        "allow from 10.0.0.0/8 to any port 2222 proto tcp",
+        "allow 22/tcp", "allow 2222/tcp",
+        "allow from 10.0.0.0/8 to any port 6443 proto tcp",
+    ]
+
+
+def test_firewall_default_policy_drift() -> None:
+    status = STATUS_ON.replace('INPUT_POLICY="DROP"', 'INPUT_POLICY="ACCEPT"')
+    assert summaries(firewall.Firewall(POLICY), fw_facts(status=status)) == [
+        "default policy: deny incoming, allow outgoing"]
+
+
+def test_firewall_script_quotes_every_word() -> None:
+    (change,) = firewall.Firewall(POLICY).plan(fw_facts(shown="", installed=1))
+    assert "ufw allow from 203.0.113.10 to any port 22 proto tcp" in change.script
+
+
+# fail2ban ---------------------------------------------------------------------------
+
+JAIL = fail2ban.JailPolicy(22, "10m", "10m", 5, ("203.0.113.10/32",))
+LIVE_OK = ("@bantime=600\n@findtime=600\n@maxretry=5\n@journal=yes\n"
+           "These IP addresses/networks are ignored:\n|- 127.0.0.0/8\n|- ::1\n"
+           "`- 203.0.113.10\n")
+
+
+def f2b_facts(content: str | None = None, units: str = "fail2ban.service=enabled,active",
+              live: str = LIVE_OK) -> Facts:
+    c = JAIL.config() if content is None else content
+    return facts(c=(fail2ban.JAIL_CONTENT, c, 0 if c else 1),
+                 u=(fail2ban._UNITS, units), l=(fail2ban.LIVE, live))
+
+
+def test_fail2ban_jail_file() -> None:
+    text = JAIL.config()
+    for line in ("[sshd]", "enabled = true", "backend = systemd", "bantime = 10m",
+                 "maxretry = 5", "ignoreip = 127.0.0.1/8 ::1 203.0.113.10/32"):
+        assert line in text.splitlines()
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({}, []),
+    ({"content": ""}, ["write /etc/fail2ban/jail.d/00-stack-sshd.local",
+                       "enable and restart fail2ban (apply the jail)"]),
+    ({"units": "fail2ban.service=disabled,inactive"},
+     ["enable and restart fail2ban (service is disabled/inactive)"]),
+    ({"live": LIVE_OK.replace("@maxretry=5", "@maxretry=3")},
+     ["enable and restart fail2ban (live jail: maxretry is 3, want 5)"]),
+    ({"live": LIVE_OK.replace("`- 203.0.113.10\n", "")},
+     ["enable and restart fail2ban (live jail: ignoreip lacks 203.0.113.10/32)"]),
+    ({"live": LIVE_OK.replace("@journal=yes", "@journal=no")},
+     ["enable and restart fail2ban (live jail: journal is no, want yes)"]),
+])
+def test_fail2ban_plans(kw: dict[str, str], expected: list[str]) -> None:
+    assert summaries(fail2ban.Fail2ban(JAIL), f2b_facts(**kw)) == expected
+
+
+def test_fail2ban_durations() -> None:
+    assert [fail2ban.seconds(d) for d in ("10m", "1h", "30s", "1d", "1h30m")] == [
+        600, 3600, 30, 86400, 5400]
+
+
+# sysctl and updates -----------------------------------------------------------------
+
+def sysctl_live(**override: str) -> str:
+    values = {k: v for k, v, _ in sysctl.SETTINGS}
+    values.update(override)
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def test_sysctl_converged_and_drift() -> None:
+    present = {k for k, _, _ in sysctl.SETTINGS}
+    good = facts(l=(sysctl.LIVE, sysctl_live()), c=(sysctl.CONTENT, sysctl.config(present)))
+    assert sysctl.Sysctl().plan(good) == []
+    drift = facts(l=(sysctl.LIVE, sysctl_live(**{"net.ipv4.ip_forward": "0"})),
+                  c=(sysctl.CONTENT, sysctl.config(present)))
+    assert summaries(sysctl.Sysctl(), drift) == ["apply with sysctl (1 live value(s) differ)"]
+
+
+def test_sysctl_skips_keys_the_kernel_lacks_and_keeps_forwarding() -> None:
+    live = sysctl_live(**{"kernel.yama.ptrace_scope": "<absent>"})
+    f = facts(l=(sysctl.LIVE, live), c=(sysctl.CONTENT, "", 1))
+    changes = sysctl.Sysctl().plan(f)
+    assert next(c.summary for c in changes) == "write /etc/sysctl.d/90-stack-hardening.conf"
+    text = sysctl.config({k for k, _, _ in sysctl.SETTINGS} - {"kernel.yama.ptrace_scope"})
+    assert "ptrace_scope" not in text and "net.ipv4.ip_forward = 1" in text
+    assert "vm.overcommit_memory = 1" in text and "kernel.panic = 10" in text
+
+
+def test_updates() -> None:
+    pol = updates.UpdatePolicy(True, False, "04:00")
+    ok = facts(t=(updates._TIMERS, "apt-daily.timer=enabled,active\n"
+                                   "apt-daily-upgrade.timer=enabled,active\n"),
+               p=(updates._PERIODIC, pol.periodic()), q=(updates._POLICY, pol.policy()))
+    assert updates.Updates(pol).plan(ok) == []
+    fresh = facts(t=(updates._TIMERS, "apt-daily.timer=enabled,active\n"
+                                      "apt-daily-upgrade.timer=disabled,inactive\n"),
+                  p=(updates._PERIODIC, "", 1), q=(updates._POLICY, "", 1))
+    assert summaries(updates.Updates(pol), fresh) == [
+        "write /etc/apt/apt.conf.d/20auto-upgrades",
+        "write /etc/apt/apt.conf.d/52stack-unattended-upgrades",
+        "enable apt-daily-upgrade.timer"]
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in pol.periodic()
+
+
+# preflight --------------------------------------------------------------------------
+
+def test_preflight_refuses_strangers_and_unsupported_systems() -> None:
+    ok = facts(o=(OS_RELEASE, DEBIAN))
+    assert preflight.Preflight("h", "203.0.113.10", ["203.0.113.0/24"]).plan(ok) == []
+    with pytest.raises(UserError, match=r"h sees you as 198.51.100.7, which is not in operators"
+                                        r".*add 198.51.100.7/32"):
+        preflight.Preflight("h", "198.51.100.7", ["203.0.113.0/24"]).plan(ok)
+    centos = facts(o=(OS_RELEASE, 'ID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS 7"\n'))
+    with pytest.raises(UserError, match=r"runs CentOS 7: host\.harden supports Debian 12"):
+        preflight.Preflight("h", "203.0.113.10", ["203.0.113.0/24"]).plan(centos)
