@@ -18,7 +18,7 @@ from validate_fixtures import (
 )
 
 from tasks.stack.render import Document
-from tasks.stack.validate import validate_documents
+from tasks.stack.validate import crds, validate_documents
 from tasks.stack.validate.schemas import ENV, SchemaStore, crd_dirs, is_core_group
 
 
@@ -211,3 +211,55 @@ def test_validators_are_compiled_once_per_kind() -> None:
 ])
 def test_core_groups(group: str, core: bool) -> None:
     assert is_core_group(group) is core
+
+
+CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [size]
+              properties:
+                size: {type: integer, minimum: 1}
+                note: {type: string, nullable: true}
+                extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+
+def test_crds_fill_the_cache_with_strict_schemas(tmp_path: Path) -> None:
+    (tmp_path / "crds.yaml").write_text(CRD + "---\napiVersion: v1\nkind: ConfigMap\n")
+    assert crds.main([str(tmp_path / "crds.yaml"), "--out", str(tmp_path / "out")]) == 0
+    schema = json.loads((tmp_path / "out" / "example.com" / "widget_v1.json").read_text())
+    spec = schema["properties"]["spec"]
+    assert spec["additionalProperties"] is False
+    assert spec["properties"]["note"]["type"] == ["string", "null"]
+    assert "additionalProperties" not in spec["properties"]["extra"]
+
+    store = SchemaStore(dirs=[("cache", tmp_path / "out")])
+    widget = Document(SOURCE, {"apiVersion": "example.com/v1", "kind": "Widget",
+                               "metadata": {"name": "w", "namespace": "app"},
+                               "spec": {"size": 0, "note": None, "colour": "red",
+                                        "extra": {"any": 1}}})
+    found, checked = validate_documents([widget], store=store, namespaces=False)
+    assert checked[0].schema == "cache/example.com/widget_v1.json"
+    assert found == [f"{SOURCE}: Widget w: spec.colour: unknown field",
+                     f"{SOURCE}: Widget w: spec.size: must be >= 1; got 0"]
+
+
+def test_crds_without_any_crd_fail(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    assert crds.main([str(tmp_path / "x.yaml"), "--out", str(tmp_path)]) == 1
