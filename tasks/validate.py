@@ -26,6 +26,9 @@ def validate(c: Context, inventory: str | None = None, verbose: bool = False) ->
     if verbose:
         for item in report.checked:
             print(f"checked {item.doc.label} [{item.schema}]")
+        for rel in report.releases:
+            print(f"checked {rel.values_source}: Release {rel.name} [{rel.repo_name}/"
+                  f"{rel.chart} {rel.version} in {rel.namespace}]")
     for line in report.problems:
         print(line)
     if verbose:

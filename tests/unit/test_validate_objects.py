@@ -56,10 +56,14 @@ def test_cluster_scoped_kinds_have_no_namespace() -> None:
         " the namespace"]
 
 
+def release(version: str = "0.47.0", source: str = "helm-values/strimzi.yaml") -> Release:
+    return Release(name="strimzi", namespace="kafka", repo_name="strimzi",
+                   repo_url="https://strimzi.io/charts/", chart="strimzi-kafka-operator",
+                   version=version, values_source=source, values={})
+
+
 def test_releases_need_their_namespace() -> None:
-    rel = Release(name="strimzi", namespace="kafka", repo_name="strimzi",
-                  repo_url="https://strimzi.io/charts/", chart="strimzi-kafka-operator",
-                  version="0.47.0", values_source="helm-values/strimzi.yaml", values={})
+    rel = release()
     assert objects.namespace_problems([doc("Namespace", "kafka")], [rel]) == []
     assert objects.namespace_problems([], [rel]) == [
         "helm-values/strimzi.yaml: Release strimzi: namespace 'kafka' is not created by any"
@@ -105,3 +109,14 @@ def test_all_checks_together_on_broken_fixture() -> None:
         "manifests/kafka/more.yaml: KafkaTopic travel-generation.progress: duplicate object:"
         " kafka.strimzi.io KafkaTopic kafka/travel-generation.progress is also defined in"
         f" {SOURCE}"]
+
+
+def test_releases_are_pinned_and_unique() -> None:
+    assert objects.release_problems([release("v1.13.1"), release("0.47.0-rc1", "b.yaml")]) == [
+        "b.yaml: Release strimzi: duplicate release kafka/strimzi (also from"
+        " helm-values/strimzi.yaml)"]
+    assert objects.release_problems([release("latest")]) == [
+        "helm-values/strimzi.yaml: Release strimzi: version: 'latest' is not an exact chart"
+        " version (pin one, e.g. 1.13.1)"]
+    assert len(objects.release_problems([release("0.47")])) == 1
+    assert len(objects.release_problems([release("^0.47.0")])) == 1

@@ -36,6 +36,7 @@ CLUSTER_SCOPED = frozenset({
     ("cert-manager.io", "ClusterIssuer"),
 })
 
+_PINNED_CHART = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -134,4 +135,20 @@ def namespace_problems(docs: list[Document], releases: Iterable[Release] = ()) -
         if rel.namespace not in known:
             out.append(f"{rel.values_source}: Release {rel.name}: namespace"
                        f" {rel.namespace!r} is not created by any component ({hint})")
+    return out
+
+
+def release_problems(releases: Iterable[Release]) -> list[str]:
+    """Chart releases: an exact chart version, and each release installed once."""
+    out = []
+    seen: dict[tuple[str, str], Release] = {}
+    for rel in releases:
+        label = f"{rel.values_source}: Release {rel.name}"
+        if not _PINNED_CHART.match(rel.version):
+            out.append(f"{label}: version: {rel.version!r} is not an exact chart version"
+                       " (pin one, e.g. 1.13.1)")
+        first = seen.setdefault((rel.namespace, rel.name), rel)
+        if first is not rel:
+            out.append(f"{label}: duplicate release {rel.namespace}/{rel.name} (also from"
+                       f" {first.values_source})")
     return out

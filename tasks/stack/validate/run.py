@@ -37,6 +37,7 @@ class Report:
 
     problems: list[str] = field(default_factory=list)
     checked: list[Checked] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -94,15 +95,16 @@ def schema_problems(docs: Iterable[Document], store: SchemaStore
     return problems, checked
 
 
-def validate_documents(docs: list[Document], releases: Iterable[Release] = (), *,
+def validate_documents(docs: list[Document], releases: list[Release] | None = None, *,
                        store: SchemaStore | None = None, namespaces: bool = True,
                        ) -> tuple[list[str], list[Checked]]:
     """Schema, metadata, policy, duplicate and namespace problems of a set of objects."""
+    releases = releases or []
     problems, checked = schema_problems(docs, store or default_store())
     for doc in docs:
         problems += [f"{doc.label}: {line}" for line in objects.metadata_problems(doc)]
         problems += policy.check(doc)
-    problems += objects.duplicates(docs)
+    problems += objects.duplicates(docs) + objects.release_problems(releases)
     if namespaces:
         problems += objects.namespace_problems(docs, releases)
     return problems, checked
@@ -136,10 +138,10 @@ def component_checks(bundles: Mapping[str, Bundle], ctx: Mapping[str, Any]) -> l
 
 
 def chart_values(ctx: Mapping[str, Any]) -> dict[str, Any]:
-    """The values the apps component installs our chart with (its ``chart_values``)."""
+    """The values the apps component installs our chart with (its ``values(ctx)``)."""
     for module in components.modules():
-        if module.NAME == "apps" and hasattr(module, "chart_values"):
-            values: dict[str, Any] = module.chart_values(ctx)
+        if module.NAME == "apps" and hasattr(module, "values"):
+            values: dict[str, Any] = module.values(ctx)
             return values
     return {}
 
@@ -185,8 +187,8 @@ def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None
 
     start = time.perf_counter()
     docs = [d for b in bundles.values() for d in b.documents]
-    releases = [r for b in bundles.values() for r in b.releases]
-    problems, report.checked = validate_documents(docs, releases, store=store)
+    report.releases = [r for b in bundles.values() for r in b.releases]
+    problems, report.checked = validate_documents(docs, report.releases, store=store)
     report.problems += problems
     report.problems += component_checks(bundles, ctx)
     report.timings["validate"] = time.perf_counter() - start
@@ -202,4 +204,6 @@ def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None
     start = time.perf_counter()
     report.problems += lint_chart(ctx)
     report.timings["helm lint"] = time.perf_counter() - start
+    # A problem found twice (helm lint by us and by a component's checks) shows once.
+    report.problems = list(dict.fromkeys(report.problems))
     return report
