@@ -120,3 +120,10 @@ def test_releases_are_pinned_and_unique() -> None:
         " version (pin one, e.g. 1.13.1)"]
     assert len(objects.release_problems([release("0.47")])) == 1
     assert len(objects.release_problems([release("^0.47.0")])) == 1
+
+
+def test_no_plaintext_secrets() -> None:
+    assert objects.secret_problems(doc("Secret", "s", "app", type="Opaque")) == []
+    assert objects.secret_problems(doc("Secret", "s", "app", stringData={"p": "x"})) == [
+        "stringData: a Secret with values in plaintext; keep it SOPS-encrypted under secrets/"
+        " (encrypted_regex ^(data|stringData)$)"]

@@ -3,7 +3,8 @@
 - :mod:`.schemas`: core kinds strictly against Kubernetes 1.33 (the schemas shipped by
   PyPI ``kubernetes-validate``), custom kinds against CRD JSON schemas found in
   ``$STACK_CRD_SCHEMAS``, ``.cache/crd-schemas/`` or ``../shared/schemas/crds/``.
-- :mod:`.objects`: object names, duplicates, namespaces that exist.
+- :mod:`.objects`: object names, no plaintext Secrets, duplicates, namespaces that
+  exist, pinned chart releases.
 - :mod:`.policy`: our workloads' claims (pinned images, requests and limits, probes,
   PodSecurity "restricted"), each failure naming its rule.
 - :mod:`.run`: renders every component, adds ``helm lint``, the components' own

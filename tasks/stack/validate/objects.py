@@ -1,4 +1,4 @@
-"""Checks across objects: names, duplicates, and namespaces that exist.
+"""Checks on and across objects: names, plaintext Secrets, duplicates, namespaces, releases.
 
 The schemas do not say which names the API server accepts, which kinds are
 cluster-scoped, or whether a namespace is created by anyone: these checks do.
@@ -93,6 +93,15 @@ def metadata_problems(doc: Document) -> list[str]:
     if doc.namespace is not None and not _LABEL_1123.match(doc.namespace):
         out.append(f"metadata.namespace: {doc.namespace!r} is not a DNS label")
     return out + _label_problems(meta.get("labels"))
+
+
+def secret_problems(doc: Document) -> list[str]:
+    """Rendered objects are committed (GitOps layout): no Secret may carry values."""
+    if doc.kind != "Secret" or doc.api_version != "v1":
+        return []
+    return [f"{key}: a Secret with values in plaintext; keep it SOPS-encrypted under"
+            " secrets/ (encrypted_regex ^(data|stringData)$)"
+            for key in ("data", "stringData") if doc.obj.get(key)]
 
 
 def _key(doc: Document) -> tuple[str, str, str, str]:

@@ -102,7 +102,8 @@ def validate_documents(docs: list[Document], releases: list[Release] | None = No
     releases = releases or []
     problems, checked = schema_problems(docs, store or default_store())
     for doc in docs:
-        problems += [f"{doc.label}: {line}" for line in objects.metadata_problems(doc)]
+        problems += [f"{doc.label}: {line}" for line in objects.metadata_problems(doc)
+                     + objects.secret_problems(doc)]
         problems += policy.check(doc)
     problems += objects.duplicates(docs) + objects.release_problems(releases)
     if namespaces:
