@@ -23,6 +23,9 @@ def derived(inv: Inventory) -> dict[str, Any]:
         "server_address": server.address,
         # k3s
         "tls_san": sans,
+        # PodSecurity policy version: the cluster's minor ("v1.33" for v1.33.3+k3s1), for
+        # the admission config and namespaces' pod-security.kubernetes.io/*-version labels.
+        "psa_version": ".".join(inv.versions.k3s.split(".")[:2]),
     }
 
 
