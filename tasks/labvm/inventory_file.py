@@ -1,0 +1,101 @@
+"""The inventory and known_hosts written for the lab VMs.
+
+``.lab/inventory.yaml`` lists every lab VM (``.lab/<name>/inventory.yaml`` only that
+one, for tests); ``.lab/known_hosts`` holds each VM's host public keys under
+``[127.0.0.1]:<port>``, so the first connection needs no trust-on-first-use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks.labvm.net import HOST
+
+DOMAIN = "lab.internal"
+ACME_EMAIL = "ops@lab.internal"
+# qemu user networking: the guest sees this machine (the operator) as 10.0.2.2.
+OPERATORS = ["10.0.2.2/32"]
+USER = "admin"
+APPS: dict[str, dict[str, Any]] = {
+    "api_gateway": {"image": "ghcr.io/team-mercurious/api-gateway:1.0.0", "replicas": 2},
+    "api_generation": {"image": "ghcr.io/team-mercurious/api-generation:1.0.0"},
+    "api_enrichment": {"image": "ghcr.io/team-mercurious/api-enrichment:1.0.0"},
+}
+HEADER = """\
+# Written by `inv lab.up` for the lab VM(s) on this machine; rewritten by every
+# lab.up and lab.down, so do not edit. Use: inv host.harden -i {path}
+"""
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One VM as the inventory and known_hosts see it."""
+
+    name: str
+    port: int
+    host_keys: list[str]  # "ssh-ed25519 AAAA... comment"
+
+
+def host_pattern(port: int, host: str = HOST) -> str:
+    """How OpenSSH/paramiko name ``host:port`` in known_hosts."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def known_hosts_text(hosts: list[LabHost]) -> str:
+    lines = []
+    for h in hosts:
+        for key in h.host_keys:
+            key_type, blob = key.split()[:2]
+            lines.append(f"{host_pattern(h.port)} {key_type} {blob}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def inventory_data(hosts: list[LabHost], *, in_vm_dir: bool = False) -> dict[str, Any]:
+    """The inventory as plain data, for a file in ``.lab/`` (or in ``.lab/<name>/``)."""
+    return {
+        "domain": DOMAIN,
+        "acme_email": ACME_EMAIL,
+        "operators": list(OPERATORS),
+        "hosts": [
+            {"name": h.name, "address": HOST, "port": h.port, "user": USER,
+             "key_file": "id_ed25519" if in_vm_dir else f"{h.name}/id_ed25519",
+             "role": "server"}
+            for h in hosts
+        ],
+        "host": {"ssh": {"known_hosts": "../known_hosts" if in_vm_dir else "known_hosts"}},
+        "apps": {name: dict(app) for name, app in APPS.items()},
+    }
+
+
+def _dump(path: Path, data: dict[str, Any]) -> None:
+    text = HEADER.format(path=shown(path)) + yaml.safe_dump(data, sort_keys=False)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def write(root: Path, hosts: list[LabHost]) -> None:
+    """Write (or, with no VMs left, remove) the lab inventories and known_hosts."""
+    inventory, known = root / "inventory.yaml", root / "known_hosts"
+    if not hosts:
+        inventory.unlink(missing_ok=True)
+        known.unlink(missing_ok=True)
+        return
+    known.write_text(known_hosts_text(hosts))
+    _dump(inventory, inventory_data(hosts))
+    for h in hosts:
+        vm_inventory = root / h.name / "inventory.yaml"
+        if vm_inventory.parent.is_dir():
+            _dump(vm_inventory, inventory_data([h], in_vm_dir=True))
+
+
+def shown(path: Path) -> str:
+    """``path`` as the operator would type it: relative to the current folder if inside."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,275 @@
+"""The operations behind ``inv lab.up``, ``lab.down``, ``lab.ssh`` and ``lab.status``."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from tasks.engine.errors import UserError
+from tasks.labvm import image, inventory_file, net, qemu, seed, tools, vm
+from tasks.labvm.paths import DEFAULT_NAME, LabPaths, VmPaths
+
+Say = Callable[[str], None]
+BOOT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """A running lab VM and what it took to get there."""
+
+    name: str
+    port: int
+    paths: VmPaths
+    inventory: Path
+    state: vm.VmState
+    base: image.BaseImage
+    build_seconds: float | None  # None: the cached base image was used
+    boot_seconds: float | None  # None: the VM was already running
+    already_running: bool
+
+
+def up(name: str = DEFAULT_NAME, *, port: int | None = None, fresh: bool = False,
+       sudo_password: bool = False, accel: str | None = None,
+       timeout: float = BOOT_TIMEOUT, say: Say = print,
+       paths: LabPaths | None = None) -> UpResult:
+    """Make sure VM ``name`` runs and answers SSH; write the inventory and known_hosts."""
+    paths = paths or LabPaths.default()
+    v = paths.vm(name)
+    tools.require("qemu-system-x86_64", "qemu-img", "ssh-keygen", "openssl")
+    state = vm.read_state(v)
+    if state is not None and sudo_password and not state.sudo_password and not fresh:
+        raise UserError(f"{name} was created with passwordless sudo: add --fresh to recreate"
+                        " it with --sudo-password")
+    if state is not None and vm.running(v) and not fresh:
+        base = image.load(paths.base(state.base))
+        if base is None:
+            raise UserError(f"{name} runs on base image {state.base}, which is gone: run"
+                            f" inv lab.up --name {name} --fresh")
+        say(f"{name} is already running on {net.HOST}:{state.port} (pid {vm.pid(v)});"
+            " left alone (--fresh recreates it)")
+        write_inventories(paths)
+        return UpResult(name, state.port, v, paths.inventory, state, base, None, None, True)
+    if fresh and v.dir.exists():
+        how = vm.stop(v)
+        shutil.rmtree(v.dir)
+        say(f"{name}: removed the old VM ({how}); creating it afresh")
+    t0 = time.monotonic()
+    base, built = image.ensure(paths, say)
+    build_seconds = time.monotonic() - t0 if built else None
+    prune_bases(paths, keep=base.hash)
+    if state is not None and not v.disk.is_file():
+        state = None
+    if state is not None and state.base != base.hash:
+        old = image.load(paths.base(state.base))
+        if old is None:
+            say(f"{name}: its base image {state.base} is gone; recreating the VM")
+            state = None
+        else:
+            say(f"{name}: keeps its older base image {state.base} (--fresh moves it to"
+                f" {base.hash})")
+            base = old
+    if state is None:
+        state = create(v, base, sudo_password=sudo_password, port=port or net.DEFAULT_PORT,
+                       say=say)
+    state.port = choose_port(paths, name, port or state.port, say)
+    state.accel = qemu.choose_accel(accel)
+    boot_seconds = boot(v, state, base, timeout=timeout, say=say)
+    inventory = write_inventories(paths)
+    return UpResult(name, state.port, v, inventory, state, base, build_seconds, boot_seconds,
+                    False)
+
+
+def create(v: VmPaths, base: image.BaseImage, *, sudo_password: bool, port: int,
+           say: Say) -> vm.VmState:
+    """A new VM: fresh identity and secrets, overlay disk on ``base``."""
+    if v.dir.exists():
+        shutil.rmtree(v.dir)
+    identity = seed.create(v, sudo_password=sudo_password)
+    vm.create_disk(v, base.disk)
+    state = vm.VmState(name=v.name, port=port, base=base.hash,
+                       machine_id=identity.machine_id, sudo_password=sudo_password,
+                       created_at=time.time())
+    vm.write_state(v, state)
+    sudo = "sudo asks admin's password" if sudo_password else "passwordless sudo"
+    say(f"{v.name}: new VM on base {base.hash}: fresh host keys and machine-id, user admin"
+        f" ({sudo})")
+    return state
+
+
+def choose_port(paths: LabPaths, name: str, wanted: int, say: Say) -> int:
+    """``wanted`` when free, else a free port (said aloud)."""
+    taken = {s.port for other in paths.vm_names() if other != name
+             if (s := vm.read_state(paths.vm(other))) is not None}
+    try:
+        port = net.pick_port(wanted, taken)
+    except OSError as exc:
+        raise UserError(f"cannot find a free port on {net.HOST}: {exc}") from None
+    if port != wanted:
+        say(f"port {wanted} is busy: using {port} instead")
+    return port
+
+
+def boot(v: VmPaths, state: vm.VmState, base: image.BaseImage, *, timeout: float,
+         say: Say) -> float:
+    """Start qemu for ``v`` and wait for the SSH banner; return the seconds it took."""
+    cfg = qemu.QemuConfig(
+        name=v.name, disk=v.disk, kernel=base.kernel, initrd=base.initrd, seed=v.seed,
+        port=state.port, accel=state.accel, machine_id=state.machine_id,
+        pidfile=v.pidfile, console_log=v.console_log, monitor=v.monitor)
+    accel = "KVM" if state.accel == "kvm" else "TCG (no KVM: slower)"
+    say(f"{v.name}: booting ({accel}, {cfg.memory_mb} MiB, {cfg.cpus} CPUs), SSH on"
+        f" {net.HOST}:{state.port}; console: {v.console_log}")
+    t0 = time.monotonic()
+    vm.start(v, cfg)
+    vm.write_state(v, state)
+    banner = net.wait_for_ssh(state.port, timeout, alive=lambda: vm.running(v))
+    seconds = time.monotonic() - t0
+    if banner is None:
+        if not vm.running(v):
+            raise UserError(f"{v.name}: the VM stopped while booting: see {v.console_log}")
+        raise UserError(f"{v.name}: no SSH banner on {net.HOST}:{state.port} after"
+                        f" {timeout:.0f}s: see {v.console_log} (the VM is left running;"
+                        f" inv lab.down --name {v.name} stops it)")
+    check_identity(v, state.port)
+    state.started_at, state.boot_seconds = time.time(), round(seconds, 1)
+    vm.write_state(v, state)
+    say(f"{v.name}: SSH is up after {seconds:.0f}s ({banner})")
+    return seconds
+
+
+def check_identity(v: VmPaths, port: int) -> None:
+    """The VM must offer its own Ed25519 host key: proof its first-boot seed was applied."""
+    mine = [k.split()[1] for k in v.host_keys_pub.read_text().splitlines()
+            if k.startswith("ssh-ed25519 ")]
+    try:
+        offered = net.server_host_key(port, "ssh-ed25519")
+    except (OSError, paramiko.SSHException) as exc:
+        raise UserError(f"{v.name}: cannot read the SSH host key on {net.HOST}:{port}: {exc}"
+                        ) from None
+    if offered not in mine:
+        raise UserError(f"{v.name}: the VM offers a host key that is not its own (its"
+                        f" first-boot seed failed?): see {v.console_log}")
+
+
+def write_inventories(paths: LabPaths) -> Path:
+    """Rewrite the inventories and known_hosts from the VMs' saved state."""
+    hosts = []
+    for name in paths.vm_names():
+        v = paths.vm(name)
+        state = vm.read_state(v)
+        if state is None or not v.host_keys_pub.is_file():
+            continue
+        keys = [k for k in v.host_keys_pub.read_text().splitlines() if k.strip()]
+        hosts.append(inventory_file.LabHost(name, state.port, keys))
+    inventory_file.write(paths.root, hosts)
+    return paths.inventory
+
+
+def prune_bases(paths: LabPaths, keep: str) -> None:
+    """Remove base images of older recipes that no VM uses any more."""
+    used = {keep} | {s.base for n in paths.vm_names()
+                     if (s := vm.read_state(paths.vm(n))) is not None}
+    for d in paths.base_root.iterdir() if paths.base_root.is_dir() else []:
+        if d.is_dir() and not d.name.startswith(".") and d.name not in used:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def down(name: str = DEFAULT_NAME, *, purge: bool = False, say: Say = print,
+         paths: LabPaths | None = None) -> None:
+    """Stop VM ``name`` and remove it (overlay, keys, secrets); ``purge``: the base too."""
+    paths = paths or LabPaths.default()
+    v = paths.vm(name)
+    if v.dir.exists():
+        how = vm.stop(v)
+        shutil.rmtree(v.dir)
+        say(f"{name}: {how}; removed its disk and secrets")
+    else:
+        say(f"{name}: no such lab VM (nothing to stop)")
+    write_inventories(paths)
+    if purge:
+        others = paths.vm_names()
+        if others:
+            raise UserError(f"not removing the base image: other lab VMs use it"
+                            f" ({', '.join(others)}); inv lab.down --name NAME them first")
+        if paths.base_root.exists():
+            shutil.rmtree(paths.base_root)
+            say(f"removed the cached base image(s) in {paths.base_root}")
+
+
+def ssh_argv(name: str = DEFAULT_NAME, extra: list[str] | None = None,
+             paths: LabPaths | None = None) -> list[str]:
+    """The ``ssh`` command that logs in to VM ``name`` as admin, host key checked."""
+    paths = paths or LabPaths.default()
+    v = paths.vm(name)
+    state = vm.read_state(v)
+    if state is None:
+        raise UserError(f"no lab VM named {name!r}: start it with inv lab.up --name {name}")
+    if not vm.running(v):
+        raise UserError(f"lab VM {name} is not running: start it with inv lab.up --name"
+                        f" {name}")
+    ssh = tools.require("ssh")["ssh"]
+    return [ssh, "-i", str(v.key), "-p", str(state.port),
+            "-o", f"UserKnownHostsFile={paths.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            f"{inventory_file.USER}@{net.HOST}", *(extra or [])]
+
+
+def status_lines(paths: LabPaths | None = None, now: float | None = None) -> list[str]:
+    """What ``lab.status`` prints: each VM and each cached base image."""
+    paths = paths or LabPaths.default()
+    now = now or time.time()
+    lines = []
+    names = paths.vm_names()
+    if not names:
+        lines.append("no lab VMs (inv lab.up starts one)")
+    for name in names:
+        v = paths.vm(name)
+        state = vm.read_state(v)
+        if state is None:
+            continue
+        pid = vm.pid(v)
+        if pid is None:
+            what = "stopped"
+        else:
+            what = f"running (pid {pid}, {state.accel}, up {_age(now - state.started_at)})"
+        lines.append(f"{name}: {what}, ssh {net.HOST}:{state.port}, base {state.base},"
+                     f" created {_age(now - state.created_at)} ago")
+    for d in sorted(paths.base_root.iterdir()) if paths.base_root.is_dir() else []:
+        base = image.load(d)
+        if base is not None:
+            size = sum(f.stat().st_size for f in d.iterdir()) / 2**20
+            lines.append(f"base image {base.hash}: {base.info.get('kernel', '?')}, built"
+                         f" {_age(now - float(base.info.get('built_at', now)))} ago,"
+                         f" {size:.0f} MiB")
+    if paths.inventory.is_file():
+        lines.append(f"inventory: {inventory_file.shown(paths.inventory)}")
+    return lines
+
+
+def next_steps(result: UpResult) -> list[str]:
+    """The commands to run next, exactly."""
+    inv = inventory_file.shown(result.inventory)
+    name = "" if result.name == DEFAULT_NAME else f" --name {result.name}"
+    return [
+        f"inv inventory.check -i {inv}",
+        f"inv host.harden -i {inv}",
+        f"inv lab.ssh{name}",
+        f"inv lab.down{name}",
+    ]
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
