@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from tasks import host, inventory
+from tasks import host, inventory, lab
 from tasks.validate import validate
 
 ns = Collection()
 ns.add_collection(inventory.ns)
 ns.add_collection(host.ns)
+ns.add_collection(lab.ns)
 ns.add_task(validate)
