@@ -1,0 +1,79 @@
+"""Flux (spec §5): its namespace, the GitRepository and the Kustomization it reconciles.
+
+``flux.bootstrap`` installs the Flux controllers at ``versions.flux`` (recorded as the
+``app.kubernetes.io/version`` label of every object here), creates the Secrets
+``flux-system`` (deploy key) and ``sops-age`` (age key), then applies these objects. The
+GitOps layout under ``gitops.path`` is written by :mod:`tasks.stack.gitops`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tasks.stack.render import Bundle, Document, manifest_documents
+
+NAME = "flux"
+NAMESPACE = "flux-system"
+SYNC_NAME = "flux-system"  # the names `flux bootstrap` gives its GitRepository/Kustomization
+SOPS_SECRET = "sops-age"  # noqa: S105  (a Secret's name, spec §5/§10)
+DEPLOY_KEY_SECRET = "flux-system"  # noqa: S105  (a Secret's name)
+VERSION_LABEL = "app.kubernetes.io/version"
+
+
+def render(ctx: Mapping[str, Any]) -> Bundle:
+    return Bundle(documents=manifest_documents("flux", ctx))
+
+
+def _get(obj: Mapping[str, Any], path: str) -> Any:
+    value: Any = obj
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _expect(errors: list[str], doc: Document, want: Mapping[str, Any]) -> None:
+    for path, value in want.items():
+        got = _get(doc.obj, path)
+        if got != value:
+            errors.append(f"{doc.label}: {path}: must be {value!r}, got {got!r}")
+
+
+def checks(bundle: Bundle, ctx: Mapping[str, Any]) -> list[str]:
+    """The sync objects carry the inventory's gitops settings and the Flux version."""
+    gitops = ctx["gitops"]
+    errors: list[str] = []
+    found = {(d.kind, d.name): d for d in bundle.documents}
+    wanted: dict[tuple[str, str], dict[str, Any]] = {
+        ("Namespace", NAMESPACE): {},
+        ("GitRepository", SYNC_NAME): {
+            "metadata.namespace": NAMESPACE,
+            "spec.url": gitops["repository"],
+            "spec.ref.branch": gitops["branch"],
+            "spec.interval": gitops["interval"],
+            "spec.secretRef.name": DEPLOY_KEY_SECRET,
+        },
+        ("Kustomization", SYNC_NAME): {
+            "metadata.namespace": NAMESPACE,
+            "spec.path": gitops["path"],
+            "spec.interval": gitops["reconcile_interval"],
+            "spec.prune": True,
+            "spec.sourceRef.kind": "GitRepository",
+            "spec.sourceRef.name": SYNC_NAME,
+            "spec.decryption.provider": "sops",
+            "spec.decryption.secretRef.name": SOPS_SECRET,
+        },
+    }
+    for (kind, name), want in wanted.items():
+        doc = found.get((kind, name))
+        if doc is None:
+            errors.append(f"manifests/flux: {kind} {name}: missing (spec §5)")
+            continue
+        _expect(errors, doc, want)
+        version = ((doc.obj.get("metadata") or {}).get("labels") or {}).get(VERSION_LABEL)
+        if version != ctx["versions"]["flux"]:
+            errors.append(f"{doc.label}: metadata.labels.{VERSION_LABEL}: must be the"
+                          f" Flux release {ctx['versions']['flux']!r}, got {version!r}")
+    return errors
