@@ -92,7 +92,11 @@ class Versions:
     flux: str = spec("2.6.4", doc="Flux release.", rule=rules.SEMVER)
     kube_prometheus_stack: str = spec("75.15.1", doc="kube-prometheus-stack chart.",
                                       rule=rules.SEMVER)
-    strimzi: str = spec("0.47.0", doc="Strimzi operator chart.", rule=rules.SEMVER)
+    strimzi: str = spec("0.47.0", doc="Strimzi operator chart (0.46+ is KRaft-only; 0.47"
+                        " supports Kubernetes 1.25+, so 1.33).", rule=rules.SEMVER)
+    kafka: str = spec("4.0.0", doc="Apache Kafka version of the cluster; must be one the"
+                      " pinned Strimzi supports (0.47.0: 3.9.0, 3.9.1, 4.0.0).",
+                      rule=rules.SEMVER)
     loki: str = spec("6.34.0", doc="Loki chart (when monitoring.loki is on).",
                      rule=rules.SEMVER)
     sops: str = spec("3.8.1", doc="SOPS.", rule=rules.SEMVER)
@@ -162,11 +166,18 @@ class App:
 
 
 @dataclass(frozen=True)
+class Gateway(App):
+    # Its own class so that a section giving only the image keeps the spec's 2 replicas.
+    replicas: int = spec(2, doc="Replicas: the HPA's minimum (spec: 2).",
+                         rule=rules.int_range(1, 50))
+
+
+@dataclass(frozen=True)
 class Apps:
     namespace: str = spec("app", doc="Namespace of the applications.", rule=rules.DNS_LABEL)
     host: str | None = spec(None, doc="Public host name of the API gateway (default:"
                             " api.<domain>).", rule=rules.DOMAIN)
-    api_gateway: App = spec(App(replicas=2), doc="The API gateway (port 3000, HPA).")
+    api_gateway: Gateway = spec(Gateway(), doc="The API gateway (port 3000, HPA).")
     api_generation: App = spec(App(), doc="Itinerary generation service.")
     api_enrichment: App = spec(App(), doc="Data enrichment service.")
 
