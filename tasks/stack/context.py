@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any
 
 from tasks.model.model import Inventory
+from tasks.stack import workloads
 
 
 def derived(inv: Inventory) -> dict[str, Any]:
@@ -26,6 +27,8 @@ def derived(inv: Inventory) -> dict[str, Any]:
         # PodSecurity policy version: the cluster's minor ("v1.33" for v1.33.3+k3s1), for
         # the admission config and namespaces' pod-security.kubernetes.io/*-version labels.
         "psa_version": ".".join(inv.versions.k3s.split(".")[:2]),
+        # kafka and apps: kafka_* and app_* (see tasks/stack/workloads.py)
+        **workloads.derived(inv),
     }
 
 
