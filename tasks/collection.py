@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke.collection import Collection
 
 from tasks import host, inventory, lab
+from tasks.gitops import ns as gitops_ns
 from tasks.validate import validate
 
 ns = Collection()
@@ -12,3 +13,4 @@ ns.add_collection(inventory.ns)
 ns.add_collection(host.ns)
 ns.add_collection(lab.ns)
 ns.add_task(validate)
+ns.add_collection(gitops_ns)

@@ -1,0 +1,325 @@
+"""The GitOps layout: deterministic, one source of truth with the bundles, layered so
+that Flux never applies an object before what it needs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from invoke.context import Context
+from platform_ctx import variant
+
+import tasks.gitops as gitops_task
+from tasks.engine.errors import UserError
+from tasks.model.model import SPEC_AGE_RECIPIENT
+from tasks.stack import gitops, sops
+from tasks.stack.components import cert_manager, flux, k3s, render_all, traefik
+from tasks.stack.render import REPO_ROOT, Bundle, Document, Release
+
+CTX = variant()
+ROOT = "clusters/vps"
+CRD_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "crds"
+
+
+def platform(ctx: dict[str, Any] | None = None) -> dict[str, Bundle]:
+    """This helper's components only: independent of the other components' progress."""
+    ctx = ctx or CTX
+    return {m.NAME: m.render(ctx) for m in (k3s, traefik, cert_manager, flux)}
+
+
+def build(bundles: dict[str, Bundle] | None = None, ctx: dict[str, Any] | None = None,
+          secrets_dir: Path | None = None) -> gitops.Layout:
+    ctx = ctx or CTX
+    return gitops.build(ctx, platform(ctx) if bundles is None else bundles,
+                        secrets_dir=secrets_dir or Path("/nonexistent"))
+
+
+def objects(layout: gitops.Layout, path: str) -> list[dict[str, Any]]:
+    return [o for o in yaml.safe_load_all(layout.files[path]) if o]
+
+
+def layers(layout: gitops.Layout) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects(layout, f"{ROOT}/flux-system/layers.yaml")}
+
+
+def obj(name: str, api_version: str, kind: str, namespace: str | None = None,
+        source: str = "manifests/x/objects.yaml") -> Document:
+    meta: dict[str, Any] = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return Document(source, {"apiVersion": api_version, "kind": kind, "metadata": meta})
+
+
+def release(name: str, repo: str, url: str, namespace: str = "kafka") -> Release:
+    return Release(name=name, namespace=namespace, repo_name=repo, repo_url=url, chart=name,
+                   version="1.2.3", values_source=f"helm-values/{name}.yaml",
+                   values={"replicas": 1, "nested": {"list": [1, 2]}})
+
+
+# The default inventory, every component ------------------------------------------------
+
+def test_default_layout_is_deterministic() -> None:
+    first, second = gitops.build(CTX), gitops.build(variant())
+    assert first.files == second.files
+    assert [d.obj for d in first.documents] == [d.obj for d in second.documents]
+
+
+def test_helmreleases_carry_the_release_values_and_versions() -> None:
+    bundles = render_all(CTX)
+    layout = gitops.build(CTX, bundles)
+    found = {d.name: d.obj for d in layout.documents if d.kind == "HelmRelease"}
+    repos = {d.name: d.obj for d in layout.documents if d.kind == "HelmRepository"}
+    releases = [r for b in bundles.values() for r in b.releases]
+    assert releases and sorted(found) == sorted(r.name for r in releases)
+    for rel in releases:
+        spec = found[rel.name]["spec"]
+        assert spec["values"] == rel.values
+        assert spec["chart"]["spec"]["version"] == rel.version
+        assert spec["chart"]["spec"]["chart"] == rel.chart
+        assert spec["chart"]["spec"]["sourceRef"] == {
+            "kind": "HelmRepository", "name": rel.repo_name, "namespace": "flux-system"}
+        assert (spec["releaseName"], spec["targetNamespace"], spec["storageNamespace"]) == (
+            rel.name, rel.namespace, rel.namespace)
+        assert repos[rel.repo_name]["spec"]["url"] == rel.repo_url
+    assert found["cert-manager"]["spec"]["chart"]["spec"]["version"] == "v1.13.1"
+    assert repos["jetstack"]["spec"]["url"] == "https://charts.jetstack.io"
+
+
+def test_bundle_objects_are_copied_unchanged() -> None:
+    bundles = render_all(CTX)
+    layout = gitops.build(CTX, bundles)
+    written = [d.obj for d in layout.documents]
+    for bundle in bundles.values():
+        for doc in bundle.documents:
+            assert doc.obj in written, doc.label
+    generated = {"HelmRelease", "HelmRepository"}
+    n_layers = len(layers(layout))
+    n_bundle = sum(len(b.documents) for b in bundles.values())
+    n_generated = sum(1 for d in layout.documents if d.kind in generated)
+    assert len(written) == n_bundle + n_generated + n_layers
+
+
+# Structure ------------------------------------------------------------------------------
+
+def test_layout_files_of_the_platform_components() -> None:
+    layout = build()
+    assert layout.problems == []
+    assert sorted(layout.files) == [
+        ".sops.yaml",
+        f"{ROOT}/cert-manager/custom-resources/clusterissuers.yaml",
+        f"{ROOT}/cert-manager/custom-resources/kustomization.yaml",
+        f"{ROOT}/cert-manager/helmrelease-cert-manager.yaml",
+        f"{ROOT}/cert-manager/kustomization.yaml",
+        f"{ROOT}/flux-system/helm-repositories.yaml",
+        f"{ROOT}/flux-system/kustomization.yaml",
+        f"{ROOT}/flux-system/layers.yaml",
+        f"{ROOT}/flux-system/namespace.yaml",
+        f"{ROOT}/flux-system/sync.yaml",
+        f"{ROOT}/kustomization.yaml",
+        f"{ROOT}/namespaces/cert-manager.yaml",
+        f"{ROOT}/namespaces/kustomization.yaml",
+        f"{ROOT}/traefik/helmchartconfig.yaml",
+        f"{ROOT}/traefik/kustomization.yaml",
+    ]
+    assert objects(layout, f"{ROOT}/kustomization.yaml") == [{
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": ["flux-system"]}]
+    assert layout.files[".sops.yaml"] == sops.creation_rules([SPEC_AGE_RECIPIENT])
+    sync = {o["kind"]: o for o in objects(layout, f"{ROOT}/flux-system/sync.yaml")}
+    assert sync["Kustomization"]["spec"]["path"] == "./clusters/vps"
+    assert sync["GitRepository"]["spec"]["interval"] == "1m"
+
+
+def test_every_kustomization_lists_exactly_its_directory() -> None:
+    layout = gitops.build(CTX)
+    dirs: dict[str, set[str]] = {}
+    for path in layout.files:
+        p = PurePosixPath(path)
+        dirs.setdefault(str(p.parent), set()).add(p.name)
+    for directory, names in dirs.items():
+        if directory in (".", ROOT):
+            continue
+        [kust] = objects(layout, f"{directory}/kustomization.yaml")
+        assert sorted(kust["resources"]) == sorted(names - {"kustomization.yaml"}), directory
+
+
+def test_layers_are_chained_and_point_at_real_directories() -> None:
+    layout = build()
+    found = layers(layout)
+    assert list(found) == ["namespaces", "traefik", "cert-manager",
+                           "cert-manager-custom-resources"]
+    deps = {n: [d["name"] for d in o["spec"].get("dependsOn", [])] for n, o in found.items()}
+    assert deps == {"namespaces": [], "traefik": ["namespaces"],
+                    "cert-manager": ["namespaces"],
+                    "cert-manager-custom-resources": ["namespaces", "cert-manager"]}
+    for name, layer in found.items():
+        spec = layer["spec"]
+        assert layer["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
+        assert layer["metadata"]["namespace"] == "flux-system"
+        assert (spec["interval"], spec["retryInterval"]) == ("10m", "1m")
+        assert spec["prune"] is True and spec["wait"] is True
+        assert spec["sourceRef"] == {"kind": "GitRepository", "name": "flux-system"}
+        assert spec["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+        assert f"{spec['path'].removeprefix('./')}/kustomization.yaml" in layout.files, name
+
+
+def test_every_dependency_is_a_layer() -> None:
+    found = layers(gitops.build(CTX))
+    for layer in found.values():
+        for dep in layer["spec"].get("dependsOn", []):
+            assert dep["name"] in found
+
+
+def test_custom_resources_wait_for_the_charts_that_bring_their_crds() -> None:
+    bundles = {
+        **platform(),
+        "monitoring": Bundle(releases=[release("kube-prometheus-stack", "prometheus",
+                                               "https://prometheus.example/charts",
+                                               namespace="monitoring")]),
+        "kafka": Bundle(
+            documents=[obj("kafka", "v1", "Namespace"),
+                       obj("t", "kafka.strimzi.io/v1beta2", "KafkaTopic", "kafka"),
+                       obj("p", "monitoring.coreos.com/v1", "PodMonitor", "kafka")],
+            releases=[release("strimzi", "strimzi", "oci://quay.io/strimzi-helm")]),
+    }
+    layout = build(bundles)
+    assert layout.problems == []
+    deps = {n: [d["name"] for d in o["spec"].get("dependsOn", [])]
+            for n, o in layers(layout).items()}
+    assert deps["kafka-custom-resources"] == ["namespaces", "kafka", "monitoring"]
+    assert deps["monitoring"] == ["namespaces"]
+    repos = {o["metadata"]["name"]: o["spec"]
+             for o in objects(layout, f"{ROOT}/flux-system/helm-repositories.yaml")}
+    assert repos["strimzi"] == {"type": "oci", "interval": "10m",
+                                "url": "oci://quay.io/strimzi-helm"}
+    assert sorted(repos) == ["jetstack", "prometheus", "strimzi"]
+
+
+def test_unplaceable_objects_and_releases_are_problems() -> None:
+    bundles = {
+        **platform(),
+        "kafka": Bundle(
+            documents=[obj("p", "monitoring.coreos.com/v1", "PodMonitor", "kafka"),
+                       obj("w", "widgets.example.org/v1", "Widget", "kafka")],
+            releases=[release("a", "jetstack", "https://other.example/charts"),
+                      release("b", "local", "charts/b")]),
+    }
+    label = "manifests/x/objects.yaml"
+    assert build(bundles).problems == [
+        "helm-values/a.yaml: Release a: repo_name 'jetstack' is https://charts.jetstack.io"
+        " elsewhere, here https://other.example/charts",
+        "helm-values/b.yaml: Release b: repo_url 'charts/b': Flux needs an https:// or"
+        " oci:// chart repository (render our own charts with tasks.stack.helm.template"
+        " instead)",
+        f"{label}: PodMonitor p: apiVersion monitoring.coreos.com/v1: its CRDs come from"
+        " component monitoring, which renders nothing",
+        f"{label}: Widget w: apiVersion widgets.example.org/v1: no component is known to"
+        " install this CRD group (add it to CRD_PROVIDERS in tasks/stack/gitops.py)",
+    ]
+
+
+def test_gitops_path_follows_the_inventory() -> None:
+    ctx = variant(gitops={"path": "./clusters/other", "reconcile_interval": "30m"})
+    layout = build(ctx=ctx)
+    assert layout.root == "clusters/other"
+    assert all(p == ".sops.yaml" or p.startswith("clusters/other/") for p in layout.files)
+    found = {o["metadata"]["name"]: o["spec"]
+             for o in objects(layout, "clusters/other/flux-system/layers.yaml")}
+    assert found["traefik"]["path"] == "./clusters/other/traefik"
+    assert found["traefik"]["interval"] == "30m"
+
+
+# Secrets --------------------------------------------------------------------------------
+
+ENCRYPTED = f"""\
+apiVersion: v1
+kind: Secret
+metadata: {{name: app-config, namespace: app}}
+stringData:
+  REDIS_URL: ENC[AES256_GCM,data:Zm9v,iv:aXY=,tag:dGFn,type:str]
+sops:
+  age: [{{recipient: {SPEC_AGE_RECIPIENT}, enc: x}}]
+  mac: ENC[AES256_GCM,data:bWFj,iv:aXY=,tag:dGFn,type:str]
+  encrypted_regex: ^(data|stringData)$
+"""
+
+
+def test_encrypted_secrets_are_copied_and_applied_first(tmp_path: Path) -> None:
+    (tmp_path / "secret-app.sops.yaml").write_text(ENCRYPTED)
+    (tmp_path / "secret-flux.sops.yaml").write_text(ENCRYPTED)  # bootstrap only
+    (tmp_path / ".sops.yaml").write_text("creation_rules: []\n")
+    layout = build(secrets_dir=tmp_path)
+    assert layout.problems == []
+    assert layout.files[f"{ROOT}/secrets/secret-app.sops.yaml"] == ENCRYPTED
+    assert objects(layout, f"{ROOT}/secrets/kustomization.yaml")[0]["resources"] == [
+        "secret-app.sops.yaml"]
+    assert not any("secret-flux" in p for p in layout.files)
+    assert not any(d.kind == "Secret" for d in layout.documents)  # not schema-valid as is
+    deps = {n: [d["name"] for d in o["spec"].get("dependsOn", [])]
+            for n, o in layers(layout).items()}
+    assert deps["secrets"] == ["namespaces"]
+    assert deps["traefik"] == ["namespaces", "secrets"]
+
+
+def test_plaintext_secrets_are_refused(tmp_path: Path) -> None:
+    plain = ENCRYPTED.split("sops:")[0].replace(
+        "ENC[AES256_GCM,data:Zm9v,iv:aXY=,tag:dGFn,type:str]", "redis://:pw@redis:6379")
+    (tmp_path / "secret-app.sops.yaml").write_text(plain)
+    layout = build(secrets_dir=tmp_path)
+    assert layout.problems == [
+        "secrets/secret-app.sops.yaml: Secret app-config: sops: missing or without age"
+        " recipients and MAC: not encrypted with `sops --encrypt`",
+        "secrets/secret-app.sops.yaml: Secret app-config: stringData.REDIS_URL: plaintext"
+        " value (must be ENC[AES256_GCM,...])"]
+    with pytest.raises(UserError):
+        gitops.write(layout, tmp_path / "out")
+
+
+# Writing --------------------------------------------------------------------------------
+
+def test_write_replaces_the_tree(tmp_path: Path) -> None:
+    stale = tmp_path / ROOT / "old" / "gone.yaml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("x: 1\n")
+    keep = tmp_path / "README.md"
+    keep.write_text("not ours\n")
+    layout = build()
+    written = gitops.write(layout, tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in written) == sorted(layout.files)
+    assert not stale.exists() and keep.exists()
+    for rel, text in layout.files.items():
+        assert (tmp_path / rel).read_text() == text
+        list(yaml.safe_load_all(text))  # every file parses
+
+
+def test_task_writes_the_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inv = tmp_path / "inventory.yaml"
+    (tmp_path / "key").write_text("")
+    text = (REPO_ROOT / "inventory.yaml").read_text()
+    inv.write_text(text.replace("~/.ssh/id_ed25519", str(tmp_path / "key")))
+    monkeypatch.setattr(gitops, "render_all", platform)
+    gitops_task.render(Context(), inventory=str(inv), output=str(tmp_path / "out"))
+    assert (tmp_path / "out" / ROOT / "flux-system" / "layers.yaml").is_file()
+    assert (tmp_path / "out" / ".sops.yaml").read_text() == sops.SOPS_CONFIG.read_text()
+
+
+# Schemas --------------------------------------------------------------------------------
+
+def test_generated_flux_objects_match_their_crd_schemas() -> None:
+    if not CRD_SCHEMAS.is_dir():
+        pytest.skip(f"no CRD schemas at {CRD_SCHEMAS} (../shared/schemas/crds)")
+    bundles = {**platform(), "kafka": Bundle(releases=[
+        release("strimzi", "strimzi", "oci://quay.io/strimzi-helm")])}
+    layout = build(bundles)
+    checked = set()
+    for doc in layout.documents:
+        group, _, version = doc.api_version.rpartition("/")
+        if not group.endswith("toolkit.fluxcd.io"):
+            continue
+        schema = json.loads((CRD_SCHEMAS / group / f"{doc.kind.lower()}_{version}.json")
+                            .read_text())
+        jsonschema.validate(doc.obj, schema)
+        checked.add(doc.kind)
+    assert checked == {"HelmRelease", "HelmRepository", "Kustomization", "GitRepository"}
