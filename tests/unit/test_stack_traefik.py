@@ -55,6 +55,16 @@ def test_nodeports_follow_the_inventory() -> None:
     assert traefik.checks(traefik.render(ctx), ctx) == []
 
 
+def test_another_k3s_release_asks_for_a_check_of_the_value_names() -> None:
+    ctx = variant(versions={"k3s": "v1.34.1+k3s1"})
+    assert traefik.checks(traefik.render(ctx), ctx) == [
+        "manifests/traefik/helmchartconfig.yaml: HelmChartConfig traefik: spec.valuesContent:"
+        " written for the Traefik chart of K3s v1.33.3+k3s1; check its value names against"
+        " the chart K3s v1.34.1+k3s1 bundles, then add it to VERIFIED_K3S in"
+        " tasks/stack/components/traefik.py"]
+    assert traefik.VERIFIED_K3S == {"v1.33.3+k3s1": "traefik-34.2.1+up34.2.0"}
+
+
 def test_default_render_passes_the_checks() -> None:
     assert traefik.checks(traefik.render(CTX), CTX) == []
 

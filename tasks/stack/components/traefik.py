@@ -16,6 +16,9 @@ from tasks.stack.render import Bundle, Document, manifest_documents
 NAME = "traefik"
 # The chart K3s v1.33.3+k3s1 bundles (its value names are the ones used).
 BUNDLED_CHART = "traefik-34.2.1+up34.2.0"
+# K3s releases whose bundled Traefik chart the values were checked against. Another K3s
+# may bundle another chart: check its value names, then add it here.
+VERIFIED_K3S = {"v1.33.3+k3s1": BUNDLED_CHART}
 
 
 def render(ctx: Mapping[str, Any]) -> Bundle:
@@ -62,6 +65,12 @@ def checks(bundle: Bundle, ctx: Mapping[str, Any]) -> list[str]:
         "metrics.prometheus.serviceMonitor.enabled": False,
     }
     errors = []
+    k3s_version = ctx["versions"]["k3s"]
+    if k3s_version not in VERIFIED_K3S:
+        errors.append(f"{doc.label}: spec.valuesContent: written for the Traefik chart of"
+                      f" K3s {', '.join(VERIFIED_K3S)}; check its value names against the"
+                      f" chart K3s {k3s_version} bundles, then add it to VERIFIED_K3S in"
+                      " tasks/stack/components/traefik.py")
     for path, want in expected.items():
         got = _get(vals, path)
         if got != want or type(got) is not type(want):
