@@ -33,6 +33,11 @@ class Host:
                              " inventory file, ~ is expanded. Must exist.")
     port: int = spec(22, doc="SSH port to connect to.", rule=rules.PORT)
     role: Literal["server", "agent"] = spec("server", doc="K3s role: server or agent.")
+    internal_address: str | None = spec(
+        None, doc="The node's IP inside the cluster (its Kubernetes InternalIP) when it is"
+        " not `address` (NAT, port forwarding, a DNS name). Prometheus scrapes the K3s"
+        " controller manager, scheduler and kube-proxy there. Default: address.",
+        rule=rules.NODE_IP)
 
 
 @dataclass(frozen=True)
@@ -90,15 +95,20 @@ class Versions:
     k3s: str = spec("v1.33.3+k3s1", doc="K3s release.", rule=rules.K3S_VERSION)
     cert_manager: str = spec("v1.13.1", doc="cert-manager chart.", rule=rules.SEMVER)
     flux: str = spec("2.6.4", doc="Flux release.", rule=rules.SEMVER)
-    kube_prometheus_stack: str = spec("75.15.1", doc="kube-prometheus-stack chart.",
-                                      rule=rules.SEMVER)
+    kube_prometheus_stack: str = spec(
+        "85.4.0", doc="kube-prometheus-stack chart (85.4.0: Prometheus Operator v0.90.1,"
+        " whose CRDs match the schemas inv validate uses; Kubernetes >= 1.25).",
+        rule=rules.SEMVER)
     strimzi: str = spec("0.47.0", doc="Strimzi operator chart (0.46+ is KRaft-only; 0.47"
                         " supports Kubernetes 1.25+, so 1.33).", rule=rules.SEMVER)
     kafka: str = spec("4.0.0", doc="Apache Kafka version of the cluster; must be one the"
                       " pinned Strimzi supports (0.47.0: 3.9.0, 3.9.1, 4.0.0).",
                       rule=rules.SEMVER)
-    loki: str = spec("6.34.0", doc="Loki chart (when monitoring.loki is on).",
+    loki: str = spec("18.11.0", doc="Loki chart of grafana-community, where the OSS chart"
+                     " lives since March 2026 (when monitoring.loki is on).",
                      rule=rules.SEMVER)
+    alloy: str = spec("1.11.1", doc="Grafana Alloy chart, the log shipper for Loki (when"
+                      " monitoring.loki is on).", rule=rules.SEMVER)
     sops: str = spec("3.8.1", doc="SOPS.", rule=rules.SEMVER)
     age: str = spec("1.1.1", doc="age.", rule=rules.SEMVER)
 
@@ -142,6 +152,8 @@ class Monitoring:
     prometheus_storage: str = spec("10Gi", doc="Prometheus PVC size.", rule=rules.QUANTITY)
     grafana_storage: str = spec("5Gi", doc="Grafana PVC size.", rule=rules.QUANTITY)
     loki: bool = spec(False, doc="Also install Loki and add it as a Grafana data source.")
+    loki_storage: str = spec("10Gi", doc="Loki PVC size (not in the spec: Loki is optional).",
+                             rule=rules.QUANTITY)
 
 
 @dataclass(frozen=True)

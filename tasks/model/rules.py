@@ -83,3 +83,11 @@ def _is_address(value: str) -> bool:
 
 
 ADDRESS = rule("an IP address or DNS name", _is_address)
+
+
+def _is_node_ip(value: str) -> bool:
+    address = ipaddress.ip_address(value)
+    return not (address.is_loopback or address.is_unspecified or address.is_multicast)
+
+
+NODE_IP = rule("a node IP address (not loopback, unspecified or multicast)", _is_node_ip)
