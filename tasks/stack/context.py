@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from tasks.model.model import Inventory
-from tasks.stack import workloads
+from tasks.stack import scrape, workloads
 
 
 def derived(inv: Inventory) -> dict[str, Any]:
@@ -29,6 +29,8 @@ def derived(inv: Inventory) -> dict[str, Any]:
         "psa_version": ".".join(inv.versions.k3s.split(".")[:2]),
         # kafka and apps: kafka_* and app_* (see tasks/stack/workloads.py)
         **workloads.derived(inv),
+        # monitoring: monitoring_* (see tasks/stack/scrape.py)
+        **scrape.derived(inv),
     }
 
 
