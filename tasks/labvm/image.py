@@ -115,26 +115,27 @@ def _build_through_sudo(target: Path, log: Path, say: Say) -> None:
 
 def build(target: Path, recipe: Recipe, log: Path, say: Say) -> None:
     """Build the image into ``target`` (as root). Leaves nothing behind on failure."""
+    bins = tools.require(*BUILD_TOOLS)
     work = target.parent / f".build-{target.name}"
     shutil.rmtree(work, ignore_errors=True)
     root = work / "root"
     root.mkdir(parents=True)
     try:
         t0 = time.monotonic()
-        tools.run(["debootstrap", "--include=" + ",".join(recipe.packages),
+        tools.run([bins["debootstrap"], "--include=" + ",".join(recipe.packages),
                    "--components=main", recipe.suite, root, recipe.mirror],
                   what="debootstrap", log=log, timeout=3600)
         debootstrap_seconds = time.monotonic() - t0
         say(f"debootstrap done in {debootstrap_seconds:.0f}s; configuring the image")
-        _configure(root, recipe, log, say)
+        _configure(root, recipe, log, say, chroot=bins["chroot"])
         machine_id = (root / "etc/machine-id").read_text().strip()
         kernel = _extract_boot_files(root, work)
         raw = work / "rootfs.raw"
         with raw.open("wb") as f:
             f.truncate(_size_bytes(recipe.image_size))
-        tools.run(["mkfs.ext4", "-q", "-F", "-L", "lab-root", "-E", "lazy_itable_init=0",
+        tools.run([bins["mkfs.ext4"], "-q", "-F", "-L", "lab-root", "-E", "lazy_itable_init=0",
                    "-d", root, raw], what="mkfs.ext4 -d", log=log)
-        tools.run(["qemu-img", "convert", "-O", "qcow2", raw, work / DISK],
+        tools.run([bins["qemu-img"], "convert", "-O", "qcow2", raw, work / DISK],
                   what="qemu-img convert", log=log)
         raw.unlink()
         shutil.rmtree(root)
@@ -149,7 +150,7 @@ def build(target: Path, recipe: Recipe, log: Path, say: Say) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _configure(root: Path, recipe: Recipe, log: Path, say: Say) -> None:
+def _configure(root: Path, recipe: Recipe, log: Path, say: Say, *, chroot: str) -> None:
     """Write the recipe's files, enable its units, drop what each VM must not share."""
     for f in recipe.files:
         path = root / f.path.lstrip("/")
@@ -158,10 +159,10 @@ def _configure(root: Path, recipe: Recipe, log: Path, say: Say) -> None:
             path.unlink()
         path.write_text(f.content)
         path.chmod(f.mode)
-    tools.run(["chroot", root, "systemctl", "enable", *recipe.enable_units],
+    tools.run([chroot, root, "systemctl", "enable", *recipe.enable_units],
               what="systemctl enable (in the image)", log=log)
     try:
-        tools.run(["chroot", root, "update-initramfs", "-u", "-k", "all"],
+        tools.run([chroot, root, "update-initramfs", "-u", "-k", "all"],
                   what="update-initramfs (in the image)", log=log)
     except UserError:
         say("could not rebuild the initrd smaller: keeping Debian's (boots slower)")

@@ -46,17 +46,11 @@ def up(name: str = DEFAULT_NAME, *, port: int | None = None, fresh: bool = False
         raise UserError(f"{name} was created with passwordless sudo: add --fresh to recreate"
                         " it with --sudo-password")
     if state is not None and vm.running(v) and not fresh:
-        base = image.load(paths.base(state.base))
-        if base is None:
-            raise UserError(f"{name} runs on base image {state.base}, which is gone: run"
-                            f" inv lab.up --name {name} --fresh")
-        say(f"{name} is already running on {net.HOST}:{state.port} (pid {vm.pid(v)});"
-            " left alone (--fresh recreates it)")
-        write_inventories(paths)
-        return UpResult(name, state.port, v, paths.inventory, state, base, None, None, True)
+        return _already_running(paths, v, state, port=port, timeout=timeout, say=say)
     if fresh and v.dir.exists():
         how = vm.stop(v)
         shutil.rmtree(v.dir)
+        state = None
         say(f"{name}: removed the old VM ({how}); creating it afresh")
     t0 = time.monotonic()
     base, built = image.ensure(paths, say)
@@ -82,6 +76,24 @@ def up(name: str = DEFAULT_NAME, *, port: int | None = None, fresh: bool = False
     inventory = write_inventories(paths)
     return UpResult(name, state.port, v, inventory, state, base, build_seconds, boot_seconds,
                     False)
+
+
+def _already_running(paths: LabPaths, v: VmPaths, state: vm.VmState, *, port: int | None,
+                     timeout: float, say: Say) -> UpResult:
+    """Leave a running VM alone: report it, make sure SSH answers, rewrite the files."""
+    base = image.load(paths.base(state.base))
+    if base is None:
+        raise UserError(f"{v.name} runs on base image {state.base}, which is gone: run"
+                        f" inv lab.up --name {v.name} --fresh")
+    say(f"{v.name} is already running on {net.HOST}:{state.port} (pid {vm.pid(v)});"
+        " left alone (--fresh recreates it)")
+    if port is not None and port != state.port:
+        say(f"{v.name}: --port {port} ignored: the VM keeps port {state.port} until"
+            " lab.down")
+    if not net.read_banner(state.port).startswith(b"SSH-"):
+        wait_ssh(v, state.port, timeout)
+    write_inventories(paths)
+    return UpResult(v.name, state.port, v, paths.inventory, state, base, None, None, True)
 
 
 def create(v: VmPaths, base: image.BaseImage, *, sudo_password: bool, port: int,
@@ -127,19 +139,25 @@ def boot(v: VmPaths, state: vm.VmState, base: image.BaseImage, *, timeout: float
     t0 = time.monotonic()
     vm.start(v, cfg)
     vm.write_state(v, state)
-    banner = net.wait_for_ssh(state.port, timeout, alive=lambda: vm.running(v))
+    banner = wait_ssh(v, state.port, timeout)
     seconds = time.monotonic() - t0
-    if banner is None:
-        if not vm.running(v):
-            raise UserError(f"{v.name}: the VM stopped while booting: see {v.console_log}")
-        raise UserError(f"{v.name}: no SSH banner on {net.HOST}:{state.port} after"
-                        f" {timeout:.0f}s: see {v.console_log} (the VM is left running;"
-                        f" inv lab.down --name {v.name} stops it)")
     check_identity(v, state.port)
     state.started_at, state.boot_seconds = time.time(), round(seconds, 1)
     vm.write_state(v, state)
     say(f"{v.name}: SSH is up after {seconds:.0f}s ({banner})")
     return seconds
+
+
+def wait_ssh(v: VmPaths, port: int, timeout: float) -> str:
+    """Wait for the VM's SSH banner; raise pointing at console.log when it does not come."""
+    banner = net.wait_for_ssh(port, timeout, alive=lambda: vm.running(v))
+    if banner is None:
+        if not vm.running(v):
+            raise UserError(f"{v.name}: the VM stopped while booting: see {v.console_log}")
+        raise UserError(f"{v.name}: no SSH banner on {net.HOST}:{port} after"
+                        f" {timeout:.0f}s: see {v.console_log} (the VM is left running;"
+                        f" inv lab.down --name {v.name} stops it)")
+    return banner
 
 
 def check_identity(v: VmPaths, port: int) -> None:
@@ -177,6 +195,7 @@ def prune_bases(paths: LabPaths, keep: str) -> None:
     for d in paths.base_root.iterdir() if paths.base_root.is_dir() else []:
         if d.is_dir() and not d.name.startswith(".") and d.name not in used:
             shutil.rmtree(d, ignore_errors=True)
+            (paths.base_root / f"build-{d.name}.log").unlink(missing_ok=True)
 
 
 def down(name: str = DEFAULT_NAME, *, purge: bool = False, say: Say = print,

@@ -97,7 +97,7 @@ def argv(cfg: QemuConfig, binary: str = "qemu-system-x86_64") -> list[str]:
         "-append", kernel_cmdline(cfg.machine_id),
         "-drive", f"file={_opt(cfg.disk)},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
         "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{cfg.port}-:22",
-        "-device", "virtio-net-pci,netdev=net0",
+        "-device", "virtio-net-pci,netdev=net0,romfile=",  # no iPXE ROM: direct kernel boot
         "-device", "virtio-rng-pci",
         "-fw_cfg", f"name={FW_CFG_SEED},file={_opt(cfg.seed)}",
         "-serial", f"file:{_opt(cfg.console_log)}",

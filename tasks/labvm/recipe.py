@@ -24,6 +24,8 @@ SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 PACKAGES = (
     "systemd-sysv", "openssh-server", "sudo", "linux-image-amd64", "ca-certificates",
     "iproute2",
+    # As on Debian's cloud images: logind (power button: clean lab.down), hostnamectl...
+    "dbus",
 )
 # Never in the base image: the hardening task installs them (tests rely on that).
 LEFT_TO_HARDENING = ("ufw", "fail2ban", "python3-systemd", "unattended-upgrades")

@@ -115,7 +115,7 @@ def _wait_gone(vm: VmPaths, value: int, seconds: float) -> bool:
     return pid(vm) != value
 
 
-def stop(vm: VmPaths, timeout: float = 60.0) -> str:
+def stop(vm: VmPaths, timeout: float = 45.0) -> str:
     """Stop the VM: clean poweroff, else SIGTERM, else SIGKILL. Returns how it ended."""
     value = pid(vm)
     if value is None:

@@ -54,7 +54,7 @@ def test_direct_kernel_boot_disk_net_seed_console(tmp_path: Path) -> None:
     (netdev,) = option(argv, "-netdev")
     assert netdev.startswith("user,")
     assert "hostfwd=tcp:127.0.0.1:2345-:22" in netdev
-    assert "virtio-net-pci,netdev=net0" in option(argv, "-device")
+    assert "virtio-net-pci,netdev=net0,romfile=" in option(argv, "-device")
     assert option(argv, "-fw_cfg") == [f"name=opt/stack/seed.tar,file={tmp_path}/lab1/seed.tar"]
     assert option(argv, "-serial") == [f"file:{tmp_path}/lab1/console.log"]
 
