@@ -68,6 +68,42 @@ def test_the_whole_stack_validates(name: str) -> None:
     assert all(c.schema != "none" for c in report.checked)
     assert SUMMARY.match(report.summary())
     assert report.seconds < 20  # "a few seconds"; generous for a loaded CI machine
+    sources = {c.doc.source.split("/")[0] for c in report.checked}
+    assert {"gitops:clusters", "secrets"} <= sources  # the layout and the secret templates
+    kinds = {c.doc.kind for c in report.checked if c.doc.source.startswith("gitops:")}
+    assert {"HelmRelease", "HelmRepository", "Kustomization"} <= kinds
+
+
+def test_a_broken_layout_object_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    need_crd_schemas()
+    from tasks.stack import gitops
+
+    real = gitops.build
+
+    def broken(ctx: Mapping[str, Any], bundles: Any = None) -> Any:
+        built = real(ctx, bundles)
+        built.documents = [
+            Document(d.source, edit(d.obj, ("spec", "interval"), "10 minutes"))
+            if d.kind == "HelmRelease" and d.name == "strimzi" else d for d in built.documents]
+        return built
+
+    monkeypatch.setattr(gitops, "build", broken)
+    report = validate_context(ctx_of(default_data()))
+    assert report.problems == [
+        "gitops:clusters/vps/kafka/helmrelease-strimzi.yaml: HelmRelease strimzi:"
+        ' spec.interval: must match ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$; got "10 minutes"']
+
+
+def test_every_secret_read_needs_a_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    need_crd_schemas()
+    ctx = ctx_of(default_data())
+    docs = [Document("manifests/apps/x.yaml", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "app"},
+        "spec": {"env": [{"valueFrom": {"secretKeyRef": {"name": "mongo", "key": "uri"}}}]}})]
+    problems, checked = run.validate_secrets(ctx, docs, [], run.default_store())
+    assert "secrets/: Secret app/mongo: read by the stack, but no secrets/*.template.yaml"\
+        " describes it" in problems
+    assert {c.doc.kind for c in checked} == {"Secret"}
 
 
 def write_inventory(tmp_path: Path, data: Mapping[str, Any]) -> Path:
@@ -92,7 +128,10 @@ def test_inv_validate_on_an_inventory_file(tmp_path: Path) -> None:
     match = SUMMARY.match(lines[-1])
     assert match, lines[-1]
     checked = [line for line in lines if line.startswith("checked ")]
-    assert len(checked) == int(match[1])
+    releases = [line for line in checked if ": Release " in line]
+    assert len(checked) - len(releases) == int(match[1])
+    assert "checked helm-values/strimzi.yaml: Release strimzi [strimzi/strimzi-kafka-operator"\
+        " 0.47.0 in kafka]" in releases
     assert lines[-2].startswith("time: render ")
 
 
@@ -149,6 +188,8 @@ def test_render_errors_hooks_and_schema_problems_are_all_reported(
                 f"{SOURCE}: KafkaTopic travel-generation.progress: spec.replicas: must be <="
                 " broker count 1"])]
     monkeypatch.setattr(components, "modules", lambda: fake)
+    monkeypatch.setattr(run, "gitops_layout", lambda bundles, ctx: (None, []))
+    monkeypatch.setattr(run, "validate_secrets", lambda *args: ([], []))
     report = validate_context({})
     assert report.problems == [
         "component broken: manifests/broken/x.yaml:3: unknown value ${nope}",

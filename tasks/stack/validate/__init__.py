@@ -8,7 +8,8 @@
 - :mod:`.policy`: our workloads' claims (pinned images, requests and limits, probes,
   PodSecurity "restricted"), each failure naming its rule.
 - :mod:`.run`: renders every component, adds ``helm lint``, the components' own
-  ``checks()`` hooks and the GitOps layout, and reports.
+  ``checks()`` hooks, the Secret templates and the GitOps layout, and reports.
+- :mod:`.layout`: the GitOps layout holds together as Flux reads it.
 - :mod:`.crds`: fills the schema cache from CRDs (``python -m tasks.stack.validate.crds``).
 """
 

@@ -123,10 +123,15 @@ def duplicates(docs: Iterable[Document]) -> list[str]:
     return out
 
 
-def namespace_problems(docs: list[Document], releases: Iterable[Release] = ()) -> list[str]:
-    """Namespaced objects (and chart releases) in a namespace nobody creates."""
-    created = {d.name for d in docs if d.kind == "Namespace" and d.api_version == "v1"}
-    known = created | SYSTEM_NAMESPACES
+def created_namespaces(docs: Iterable[Document]) -> set[str]:
+    return {d.name for d in docs if d.kind == "Namespace" and d.api_version == "v1"}
+
+
+def namespace_problems(docs: list[Document], releases: Iterable[Release] = (), *,
+                       created: Iterable[str] = ()) -> list[str]:
+    """Namespaced objects (and chart releases) in a namespace nobody creates (``docs``
+    and ``created`` create them)."""
+    known = created_namespaces(docs) | set(created) | SYSTEM_NAMESPACES
     hint = "create it as a Namespace in the component's manifests"
     out = []
     for doc in docs:

@@ -1,9 +1,10 @@
 """Render the whole stack for one inventory and report every problem, one line each.
 
 Order: render each component (a render error is a problem, the others still run);
-schema-validate every object; names, duplicates and namespaces; the policy rules on our
-workloads; ``helm lint --strict`` on our chart; each component's ``checks(bundle, ctx)``;
-the GitOps layout when tasks/stack/gitops.py provides it.
+schema-validate every object; names, plaintext Secrets, duplicates and namespaces; the
+policy rules on our workloads; each component's ``checks(bundle, ctx)``; the Secret
+templates of secrets/ (tasks/stack/sops.py); the GitOps layout (tasks/stack/gitops.py,
+see :mod:`.layout`); ``helm lint --strict`` on our chart.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from tasks.engine.errors import UserError
 from tasks.stack import components, helm
 from tasks.stack.render import REPO_ROOT, Bundle, Document, Release
-from tasks.stack.validate import objects, policy
+from tasks.stack.validate import layout, objects, policy
 from tasks.stack.validate.messages import describe, field_path
 from tasks.stack.validate.schemas import SchemaStore
 
@@ -158,23 +159,50 @@ def lint_chart(ctx: Mapping[str, Any]) -> list[str]:
     return [f"charts/apps: helm lint: {line}" for line in lines]
 
 
-def gitops_documents(bundles: Mapping[str, Bundle], ctx: Mapping[str, Any]
-                     ) -> list[Document] | None:
-    """The GitOps layout's objects, or None while tasks/stack/gitops.py is absent."""
-    # TODO(V): call tasks.stack.gitops once helper K lands it (import it lazily here).
-    return None
+def gitops_layout(bundles: Mapping[str, Bundle], ctx: Mapping[str, Any]
+                  ) -> tuple[Any, list[str]]:
+    """The GitOps layout of these bundles (tasks/stack/gitops.py), or its build errors."""
+    from tasks.stack import gitops  # lazily: it renders every component itself otherwise
+
+    try:
+        return gitops.build(ctx, bundles), []
+    except UserError as exc:
+        return None, [f"gitops: {line}" for line in exc.lines]
 
 
-def validate_gitops(docs: list[Document], bundle_docs: list[Document], store: SchemaStore
+def validate_gitops(files: Mapping[str, str], docs: list[Document],
+                    bundle_docs: list[Document], store: SchemaStore
                     ) -> tuple[list[str], list[Checked]]:
-    """The layout as Flux applies it: objects copied unchanged from a bundle were
-    validated already; the rest (Flux Kustomizations, HelmReleases...) are checked
-    here, and the layout as a whole must have no duplicates and create its namespaces."""
+    """The layout as Flux applies it (see :mod:`.layout`): objects copied unchanged from a
+    bundle were validated already; the rest are checked here, then the whole."""
     seen = [d.obj for d in bundle_docs]
     new = [d for d in docs if d.obj not in seen]
     problems, checked = validate_documents(new, store=store, namespaces=False)
     problems = [p for p in problems if "duplicate object" not in p]
     problems += objects.duplicates(docs) + objects.namespace_problems(docs)
+    problems += layout.kustomize_problems(files) + layout.flux_problems(files, docs)
+    return problems, checked
+
+
+def validate_secrets(ctx: Mapping[str, Any], docs: list[Document], releases: list[Release],
+                     store: SchemaStore) -> tuple[list[str], list[Checked]]:
+    """secrets/*.template.yaml stand for the SOPS files Flux applies: valid Secrets in
+    namespaces we create, placeholders only, and one for every Secret the stack reads."""
+    from tasks.stack import sops
+
+    try:
+        templates = sops.template_documents(ctx)
+    except UserError as exc:
+        return exc.lines, []
+    problems, checked = schema_problems(templates, store)
+    for doc in templates:
+        problems += [f"{doc.label}: {line}" for line in objects.metadata_problems(doc)]
+    problems += sops.template_problems(templates) + objects.duplicates(templates)
+    problems += objects.namespace_problems(templates, created=objects.created_namespaces(docs))
+    have = {(d.namespace or "", d.name) for d in templates}
+    for ns, name in sorted(sops.referenced_secrets(docs, releases) - have):
+        problems.append(f"secrets/: Secret {ns}/{name}: read by the stack, but no"
+                        " secrets/*.template.yaml describes it")
     return problems, checked
 
 
@@ -192,12 +220,17 @@ def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None
     problems, report.checked = validate_documents(docs, report.releases, store=store)
     report.problems += problems
     report.problems += component_checks(bundles, ctx)
+    problems, checked = validate_secrets(ctx, docs, report.releases, store)
+    report.problems += problems
+    report.checked += checked
     report.timings["validate"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    layout = gitops_documents(bundles, ctx)
-    if layout is not None:
-        problems, checked = validate_gitops(layout, docs, store)
+    built, problems = gitops_layout(bundles, ctx)
+    report.problems += problems
+    if built is not None:
+        report.problems += built.problems
+        problems, checked = validate_gitops(built.files, built.documents, docs, store)
         report.problems += problems
         report.checked += checked
     report.timings["gitops"] = time.perf_counter() - start
