@@ -15,6 +15,7 @@ import pytest
 import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
+from test_validate_schemas import BROKEN
 from validate_fixtures import SOURCE, edit, find, need_crd_schemas, valid_documents
 
 from tasks.engine.errors import UserError
@@ -72,6 +73,8 @@ def test_the_whole_stack_validates(name: str) -> None:
     assert {"gitops:clusters", "secrets"} <= sources  # the layout and the secret templates
     kinds = {c.doc.kind for c in report.checked if c.doc.source.startswith("gitops:")}
     assert {"HelmRelease", "HelmRepository", "Kustomization"} <= kinds
+    # every kind the stack emits has a deliberately broken case in test_validate_schemas
+    assert {c.doc.kind for c in report.checked} <= {case[0] for case in BROKEN}
 
 
 def test_a_broken_layout_object_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
