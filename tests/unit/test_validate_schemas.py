@@ -180,7 +180,7 @@ def test_a_missing_schema_is_reported_once_with_the_count(tmp_path: Path) -> Non
     found, _ = validate_documents([topic, twin], store=store, namespaces=False)
     assert len(found) == 1
     assert found[0].startswith(f"{SOURCE}: KafkaTopic travel-generation.progress (and 1 more"
-                               " objects of this kind): no JSON schema")
+                               " objects): no JSON schema")
 
 
 def test_env_dir_comes_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

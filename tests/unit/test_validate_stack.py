@@ -25,6 +25,7 @@ from tasks.stack import components, helm
 from tasks.stack.context import context
 from tasks.stack.render import REPO_ROOT, Bundle, Document
 from tasks.stack.validate import run, validate_context
+from tasks.stack.validate.schemas import SchemaStore
 from tasks.validate import validate as validate_task
 
 SUMMARY = re.compile(r"^validated (\d+) objects from (\d+) files in \d+\.\d\ds: ok$")
@@ -224,3 +225,14 @@ def test_helm_lint_problems_name_the_chart(tmp_path: Path,
     lines = run.lint_chart({})
     assert lines and all(line.startswith("charts/apps: helm lint: ") for line in lines)
     assert any("[ERROR]" in line and "templates/cm.yaml" in line for line in lines), lines
+
+
+def test_without_crd_schemas_each_missing_file_is_one_line(tmp_path: Path) -> None:
+    """A clone without ../shared: one line per schema file, over bundles and layout."""
+    report = validate_context(ctx_of(default_data()),
+                              store=SchemaStore(dirs=[(".cache/crd-schemas", tmp_path)]))
+    assert report.problems, "custom kinds must fail without their schemas"
+    assert all(": no JSON schema " in p and "fill the cache: " in p for p in report.problems)
+    files = [p.split(": no JSON schema ")[1].split(" ")[0] for p in report.problems]
+    assert len(files) == len(set(files))
+    assert "kustomize.toolkit.fluxcd.io/kustomization_v1.json" in files  # sync + layers

@@ -30,6 +30,7 @@ class Checked:
 
     doc: Document
     schema: str
+    missing: str | None = None  # why no schema file was found (reported once per file)
 
 
 @dataclass
@@ -76,32 +77,44 @@ def default_store() -> SchemaStore:
 
 def schema_problems(docs: Iterable[Document], store: SchemaStore
                     ) -> tuple[list[str], list[Checked]]:
-    """Each object against its schema; a missing schema file is reported once."""
+    """Each object against its schema. A missing schema file is not a line here but
+    noted in the Checked entries: :func:`missing_schemas` reports each file once."""
     problems: list[str] = []
     checked: list[Checked] = []
-    missing: dict[str, tuple[Document, str, int]] = {}
     for doc in docs:
         found, errors = store.validate(doc.obj)
-        checked.append(Checked(doc, found.source or "none"))
-        if found.missing_file and found.problem:
-            first, text, count = missing.get(found.missing_file, (doc, found.problem, 0))
-            missing[found.missing_file] = (first, text, count + 1)
-        elif found.problem:
+        missing = found.problem if found.missing_file else None
+        checked.append(Checked(doc, found.source or "none", missing))
+        if found.problem and not missing:
             problems.append(f"{doc.label}: {found.problem}")
         for error in errors:
             problems += [f"{doc.label}: {field_path(p)}: {m}" for p, m in describe(error)]
-    for first, text, count in missing.values():
-        more = f" (and {count - 1} more objects of this kind)" if count > 1 else ""
-        problems.append(f"{first.label}{more}: {text}")
     return problems, checked
+
+
+def missing_schemas(checked: Iterable[Checked]) -> list[str]:
+    """One line per missing schema file, naming its first object and how to get it."""
+    seen: dict[str, list[Checked]] = {}
+    for item in checked:
+        if item.missing:
+            seen.setdefault(item.missing, []).append(item)
+    out = []
+    for text, items in seen.items():
+        more = f" (and {len(items) - 1} more objects)" if len(items) > 1 else ""
+        out.append(f"{items[0].doc.label}{more}: {text}")
+    return out
 
 
 def validate_documents(docs: list[Document], releases: list[Release] | None = None, *,
                        store: SchemaStore | None = None, namespaces: bool = True,
-                       ) -> tuple[list[str], list[Checked]]:
-    """Schema, metadata, policy, duplicate and namespace problems of a set of objects."""
+                       report_missing: bool = True) -> tuple[list[str], list[Checked]]:
+    """Schema, metadata, policy, duplicate and namespace problems of a set of objects
+    (missing schema files too, unless ``report_missing`` is off: the caller reports
+    them over several sets)."""
     releases = releases or []
     problems, checked = schema_problems(docs, store or default_store())
+    if report_missing:
+        problems += missing_schemas(checked)
     for doc in docs:
         problems += [f"{doc.label}: {line}" for line in objects.metadata_problems(doc)
                      + objects.secret_problems(doc)]
@@ -177,7 +190,8 @@ def validate_gitops(files: Mapping[str, str], docs: list[Document],
     bundle were validated already; the rest are checked here, then the whole."""
     seen = [d.obj for d in bundle_docs]
     new = [d for d in docs if d.obj not in seen]
-    problems, checked = validate_documents(new, store=store, namespaces=False)
+    problems, checked = validate_documents(new, store=store, namespaces=False,
+                                           report_missing=False)
     problems = [p for p in problems if "duplicate object" not in p]
     problems += objects.duplicates(docs) + objects.namespace_problems(docs)
     problems += layout.kustomize_problems(files) + layout.flux_problems(files, docs)
@@ -217,7 +231,8 @@ def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None
     start = time.perf_counter()
     docs = [d for b in bundles.values() for d in b.documents]
     report.releases = [r for b in bundles.values() for r in b.releases]
-    problems, report.checked = validate_documents(docs, report.releases, store=store)
+    problems, report.checked = validate_documents(docs, report.releases, store=store,
+                                                  report_missing=False)
     report.problems += problems
     report.problems += component_checks(bundles, ctx)
     problems, checked = validate_secrets(ctx, docs, report.releases, store)
@@ -238,6 +253,7 @@ def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None
     start = time.perf_counter()
     report.problems += lint_chart(ctx)
     report.timings["helm lint"] = time.perf_counter() - start
+    report.problems += missing_schemas(report.checked)
     # A problem found twice (helm lint by us and by a component's checks) shows once.
     report.problems = list(dict.fromkeys(report.problems))
     return report
