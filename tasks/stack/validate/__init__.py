@@ -3,6 +3,8 @@
 - :mod:`.schemas`: core kinds strictly against Kubernetes 1.33 (the schemas shipped by
   PyPI ``kubernetes-validate``), custom kinds against CRD JSON schemas found in
   ``$STACK_CRD_SCHEMAS``, ``.cache/crd-schemas/`` or ``../shared/schemas/crds/``.
+- :mod:`.apiserver`: what the API server refuses beyond the schema (selectors that miss
+  their template, port ranges and names, HPA targets).
 - :mod:`.objects`: object names, no plaintext Secrets, duplicates, namespaces that
   exist, pinned chart releases.
 - :mod:`.policy`: our workloads' claims (pinned images, requests and limits, probes,

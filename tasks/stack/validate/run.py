@@ -17,7 +17,7 @@ from typing import Any
 from tasks.engine.errors import UserError
 from tasks.stack import components, helm
 from tasks.stack.render import REPO_ROOT, Bundle, Document, Release
-from tasks.stack.validate import layout, objects, policy
+from tasks.stack.validate import apiserver, layout, objects, policy
 from tasks.stack.validate.messages import describe, field_path
 from tasks.stack.validate.schemas import SchemaStore
 
@@ -117,7 +117,7 @@ def validate_documents(docs: list[Document], releases: list[Release] | None = No
         problems += missing_schemas(checked)
     for doc in docs:
         problems += [f"{doc.label}: {line}" for line in objects.metadata_problems(doc)
-                     + objects.secret_problems(doc)]
+                     + objects.secret_problems(doc) + apiserver.check(doc)]
         problems += policy.check(doc)
     problems += objects.duplicates(docs) + objects.release_problems(releases)
     if namespaces:
