@@ -2,9 +2,10 @@
 
 Order: render each component (a render error is a problem, the others still run);
 schema-validate every object; what the API server refuses beyond the schema; names,
-plaintext Secrets, duplicates and namespaces; the policy rules on our workloads; each component's ``checks(bundle, ctx)``; the Secret
-templates of secrets/ (tasks/stack/sops.py); the GitOps layout (tasks/stack/gitops.py,
-see :mod:`.layout`); ``helm lint --strict`` on our chart.
+plaintext Secrets, duplicates and namespaces; the policy rules on our workloads; each
+component's ``checks(bundle, ctx)``; the Secret templates of secrets/
+(tasks/stack/sops.py); the GitOps layout (tasks/stack/gitops.py, see :mod:`.layout`);
+``helm lint --strict`` on our chart.
 """
 
 from __future__ import annotations
