@@ -236,3 +236,12 @@ def test_without_crd_schemas_each_missing_file_is_one_line(tmp_path: Path) -> No
     files = [p.split(": no JSON schema ")[1].split(" ")[0] for p in report.problems]
     assert len(files) == len(set(files))
     assert "kustomize.toolkit.fluxcd.io/kustomization_v1.json" in files  # sync + layers
+
+
+def test_a_render_error_is_reported_without_its_consequences() -> None:
+    need_crd_schemas()
+    data = {**default_data(), "apps": {"api_gateway": {"replicas": 2}}}  # no images
+    report = validate_context(ctx_of(data))
+    assert report.problems
+    assert all(p.startswith("component apps: inventory.yaml: apps.") for p in report.problems)
+    assert report.checked  # the other components were still validated

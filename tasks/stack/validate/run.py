@@ -200,7 +200,8 @@ def validate_gitops(files: Mapping[str, str], docs: list[Document],
 
 
 def validate_secrets(ctx: Mapping[str, Any], docs: list[Document], releases: list[Release],
-                     store: SchemaStore) -> tuple[list[str], list[Checked]]:
+                     store: SchemaStore, *, namespaces: bool = True
+                     ) -> tuple[list[str], list[Checked]]:
     """secrets/*.template.yaml stand for the SOPS files Flux applies: valid Secrets in
     namespaces we create, placeholders only, and one for every Secret the stack reads."""
     from tasks.stack import sops
@@ -213,7 +214,9 @@ def validate_secrets(ctx: Mapping[str, Any], docs: list[Document], releases: lis
     for doc in templates:
         problems += [f"{doc.label}: {line}" for line in objects.metadata_problems(doc)]
     problems += sops.template_problems(templates) + objects.duplicates(templates)
-    problems += objects.namespace_problems(templates, created=objects.created_namespaces(docs))
+    if namespaces:
+        problems += objects.namespace_problems(templates,
+                                               created=objects.created_namespaces(docs))
     have = {(d.namespace or "", d.name) for d in templates}
     for ns, name in sorted(sops.referenced_secrets(docs, releases) - have):
         problems.append(f"secrets/: Secret {ns}/{name}: read by the stack, but no"
@@ -232,11 +235,15 @@ def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None
     start = time.perf_counter()
     docs = [d for b in bundles.values() for d in b.documents]
     report.releases = [r for b in bundles.values() for r in b.releases]
+    # A component that failed to render leaves its namespaces out: checking that the
+    # others' namespaces exist would only repeat its error.
+    complete = not report.problems
     problems, report.checked = validate_documents(docs, report.releases, store=store,
-                                                  report_missing=False)
+                                                  report_missing=False, namespaces=complete)
     report.problems += problems
     report.problems += component_checks(bundles, ctx)
-    problems, checked = validate_secrets(ctx, docs, report.releases, store)
+    problems, checked = validate_secrets(ctx, docs, report.releases, store,
+                                         namespaces=complete)
     report.problems += problems
     report.checked += checked
     report.timings["validate"] = time.perf_counter() - start
@@ -252,7 +259,8 @@ def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None
     report.timings["gitops"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    report.problems += lint_chart(ctx)
+    if "apps" in bundles or not any(m.NAME == "apps" for m in components.modules()):
+        report.problems += lint_chart(ctx)  # (an apps render error says it already)
     report.timings["helm lint"] = time.perf_counter() - start
     report.problems += missing_schemas(report.checked)
     # A problem found twice (helm lint by us and by a component's checks) shows once.
