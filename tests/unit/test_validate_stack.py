@@ -193,7 +193,7 @@ def test_render_errors_hooks_and_schema_problems_are_all_reported(
                 " broker count 1"])]
     monkeypatch.setattr(components, "modules", lambda: fake)
     monkeypatch.setattr(run, "gitops_layout", lambda bundles, ctx: (None, []))
-    monkeypatch.setattr(run, "validate_secrets", lambda *args: ([], []))
+    monkeypatch.setattr(run, "validate_secrets", lambda *args, **kwargs: ([], []))
     report = validate_context({})
     assert report.problems == [
         "component broken: manifests/broken/x.yaml:3: unknown value ${nope}",
