@@ -12,6 +12,7 @@ from invoke.tasks import task
 from tasks.cli import user_errors
 from tasks.labvm import lab as labvm
 from tasks.labvm.paths import DEFAULT_NAME
+from tasks.labvm.status import status_lines
 
 NAME_HELP = f"the VM's name (default: {DEFAULT_NAME})"
 
@@ -64,7 +65,7 @@ def ssh(c: Context, name: str = DEFAULT_NAME) -> None:
 def status(c: Context) -> None:
     """Show the lab VMs (running or not, SSH port) and the cached base image's age."""
     with user_errors():
-        for line in labvm.status_lines():
+        for line in status_lines():
             print(line)
 
 

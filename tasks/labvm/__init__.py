@@ -16,5 +16,6 @@ Modules, one concept each:
 - :mod:`~tasks.labvm.net`: free ports and waiting for the SSH banner.
 - :mod:`~tasks.labvm.vm`: one VM's state, start and stop.
 - :mod:`~tasks.labvm.inventory_file`: the inventory and known_hosts written for the VMs.
-- :mod:`~tasks.labvm.lab`: the operations behind ``lab.up/down/ssh/status``.
+- :mod:`~tasks.labvm.lab`: the operations behind ``lab.up/down/ssh``.
+- :mod:`~tasks.labvm.status`: what ``lab.status`` shows.
 """

@@ -1,4 +1,4 @@
-"""The operations behind ``inv lab.up``, ``lab.down``, ``lab.ssh`` and ``lab.status``."""
+"""The operations behind ``inv lab.up``, ``lab.down`` and ``lab.ssh``."""
 
 from __future__ import annotations
 
@@ -137,6 +137,7 @@ def boot(v: VmPaths, state: vm.VmState, base: image.BaseImage, *, timeout: float
     say(f"{v.name}: booting ({accel}, {cfg.memory_mb} MiB, {cfg.cpus} CPUs), SSH on"
         f" {net.HOST}:{state.port}; console: {v.console_log}")
     t0 = time.monotonic()
+    state.started_at = 0.0  # set once SSH answers
     vm.start(v, cfg)
     vm.write_state(v, state)
     banner = wait_ssh(v, state.port, timeout)
@@ -239,38 +240,6 @@ def ssh_argv(name: str = DEFAULT_NAME, extra: list[str] | None = None,
             f"{inventory_file.USER}@{net.HOST}", *(extra or [])]
 
 
-def status_lines(paths: LabPaths | None = None, now: float | None = None) -> list[str]:
-    """What ``lab.status`` prints: each VM and each cached base image."""
-    paths = paths or LabPaths.default()
-    now = now or time.time()
-    lines = []
-    names = paths.vm_names()
-    if not names:
-        lines.append("no lab VMs (inv lab.up starts one)")
-    for name in names:
-        v = paths.vm(name)
-        state = vm.read_state(v)
-        if state is None:
-            continue
-        pid = vm.pid(v)
-        if pid is None:
-            what = "stopped"
-        else:
-            what = f"running (pid {pid}, {state.accel}, up {_age(now - state.started_at)})"
-        lines.append(f"{name}: {what}, ssh {net.HOST}:{state.port}, base {state.base},"
-                     f" created {_age(now - state.created_at)} ago")
-    for d in sorted(paths.base_root.iterdir()) if paths.base_root.is_dir() else []:
-        base = image.load(d)
-        if base is not None:
-            size = sum(f.stat().st_size for f in d.iterdir()) / 2**20
-            lines.append(f"base image {base.hash}: {base.info.get('kernel', '?')}, built"
-                         f" {_age(now - float(base.info.get('built_at', now)))} ago,"
-                         f" {size:.0f} MiB")
-    if paths.inventory.is_file():
-        lines.append(f"inventory: {inventory_file.shown(paths.inventory)}")
-    return lines
-
-
 def next_steps(result: UpResult) -> list[str]:
     """The commands to run next, exactly."""
     inv = inventory_file.shown(result.inventory)
@@ -281,14 +250,3 @@ def next_steps(result: UpResult) -> list[str]:
         f"inv lab.ssh{name}",
         f"inv lab.down{name}",
     ]
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f}h"
-    return f"{seconds / 86400:.0f}d"

@@ -11,7 +11,7 @@ import paramiko
 import pytest
 
 from tasks.engine.errors import UserError
-from tasks.labvm import lab, seed, tools, vm
+from tasks.labvm import lab, seed, status, tools, vm
 from tasks.labvm.paths import LabPaths, check_name, lab_dir
 from tasks.model import load
 
@@ -122,10 +122,10 @@ def test_ssh_argv_pins_the_host_key(paths: LabPaths, fast_keys: None,
 
 
 def test_status_and_down_without_qemu(paths: LabPaths, fast_keys: None) -> None:
-    assert lab.status_lines(paths) == ["no lab VMs (inv lab.up starts one)"]
+    assert status.status_lines(paths) == ["no lab VMs (inv lab.up starts one)"]
     new_vm(paths, "lab1", 2222)
     lab.write_inventories(paths)
-    lines = lab.status_lines(paths)
+    lines = status.status_lines(paths)
     assert lines[0].startswith("lab1: stopped, ssh 127.0.0.1:2222")
     said: list[str] = []
     lab.down("lab1", say=said.append, paths=paths)
