@@ -142,3 +142,12 @@ def test_broken_layouts(what: str, expected: list[str]) -> None:
     elif what == "target namespace":
         docs = change(docs, "rel", ("spec", "targetNamespace"), "kafka")
     assert problems(files, docs) == expected
+
+
+def test_files_outside_the_output_directory() -> None:
+    files, docs = valid()
+    files["/apps/cm.yaml"] = files.pop("c/apps/cm.yaml")
+    files["../x.yaml"] = ""
+    assert problems(files, docs) == [
+        "gitops:/apps/cm.yaml: the layout writes outside its directory (check gitops.path)",
+        "gitops:../x.yaml: the layout writes outside its directory (check gitops.path)"]

@@ -4,6 +4,7 @@ Objects copied unchanged from a component's bundle were validated with the bundl
 layout's own objects (Flux Kustomizations, HelmRepositories, HelmReleases) get the same
 schema checks here, and the layout as a whole must hold together:
 
+- every file stays inside the output directory;
 - each ``kustomization.yaml`` lists files that exist, and every YAML file of its
   directory (Flux applies only what it lists);
 - each Flux Kustomization's ``spec.path`` is a directory of the layout, its
@@ -50,8 +51,18 @@ def _resources(files: Mapping[str, str], path: str) -> list[str] | None:
     return [str(r) for r in body.get("resources") or []] if isinstance(body, dict) else None
 
 
+def path_problems(files: Mapping[str, str]) -> list[str]:
+    """Files the layout would write outside its output directory."""
+    return [f"gitops:{path}: the layout writes outside its directory (check gitops.path)"
+            for path in files
+            if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts]
+
+
 def kustomize_problems(files: Mapping[str, str]) -> list[str]:
     """Each kustomization.yaml against the files of its directory."""
+    escaping = path_problems(files)
+    if escaping:
+        return escaping  # the rest would only be the same problem, file by file
     out = []
     for path in files:
         if PurePosixPath(path).name != KUSTOMIZE_FILE:
@@ -118,6 +129,8 @@ def _cycles(deps: Mapping[str, list[str]]) -> list[list[str]]:
 
 def flux_problems(files: Mapping[str, str], docs: list[Document]) -> list[str]:
     """References between the layout's Flux objects, and what they apply."""
+    if path_problems(files):
+        return []
     out = []
     present = {(d.kind, d.namespace or "", d.name) for d in docs}
     namespaces = {d.name for d in docs if d.kind == "Namespace"} | objects.SYSTEM_NAMESPACES
