@@ -14,7 +14,7 @@ PYTHON = "3.11"
 def lint(session: nox.Session) -> None:
     """ruff, mypy --strict on tasks/, yamllint on our YAML."""
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "tasks", "tasks.py", "tests", "noxfile.py")
+    session.run("ruff", "check", "tasks", "tasks.py", "tests", "noxfile.py", "benchmarks")
     session.run("mypy")
     session.run("yamllint", "-s", ".")
 

@@ -69,5 +69,10 @@ def lint(chart: Path, values: dict[str, Any]) -> list[str]:
     if proc.returncode == 0:
         return []
     out = (proc.stdout + proc.stderr).splitlines()
-    return [line.strip() for line in out if "[ERROR]" in line or "[WARNING]" in line
-            or line.startswith("Error")] or [out[-1] if out else "helm lint failed"]
+    problems: list[str] = []
+    for line in out:
+        if "[ERROR]" in line or "[WARNING]" in line or line.startswith("Error"):
+            problems.append(line.strip())
+        elif problems and line[:1].isspace() and line.strip():
+            problems[-1] += " " + line.strip()  # helm indents the rest of a message
+    return problems or [out[-1] if out else "helm lint failed"]

@@ -95,7 +95,8 @@ def _alternatives(error: ValidationError) -> tuple[list[str | int], str]:
 def describe(error: ValidationError) -> list[tuple[list[str | int], str]]:
     """One or more (path parts, message) for a validation error."""
     path = list(error.absolute_path)
-    v, value, inst = error.validator, error.validator_value, error.instance
+    v, inst = error.validator, error.instance
+    value: Any = error.validator_value
     if v == "additionalProperties" and value is False:
         return _unknown_fields(error) or [(path, error.message)]
     if v in ("anyOf", "oneOf"):
