@@ -78,9 +78,13 @@ class Session:
 
 
 def session(inventory: str | None = None, *, check: bool = False, verbose: bool = False,
-            host: str | None = None, trust_new_host_key: bool = False) -> Session:
-    """Load and validate the inventory (raising before any connection) into a Session."""
-    loaded = load(choose_path(inventory))
+            host: str | None = None, trust_new_host_key: bool = False,
+            offline: bool = False) -> Session:
+    """Load and validate the inventory (raising before any connection) into a Session.
+
+    ``offline`` tasks never connect, so the hosts' SSH key files need not exist.
+    """
+    loaded = load(choose_path(inventory), require_key_files=not offline)
     s = Session(loaded, check=check, verbose=verbose, only_host=host,
                 trust_new_host_key=trust_new_host_key, reporter=Reporter(verbose=verbose))
     if host:

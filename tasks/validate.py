@@ -21,7 +21,7 @@ def validate(c: Context, inventory: str | None = None, verbose: bool = False) ->
     problems, 2 on a bad inventory.
     """
     with user_errors():
-        s = session(inventory, verbose=verbose)
+        s = session(inventory, verbose=verbose, offline=True)
         report = validate_context(context(s.inventory.data))
     if verbose:
         for item in report.checked:

@@ -55,8 +55,12 @@ def choose_path(explicit: str | None) -> Path:
     return DEFAULT_PATH
 
 
-def load(path: Path) -> Loaded:
-    """Parse and validate; raises :class:`InventoryError` listing every problem."""
+def load(path: Path, *, require_key_files: bool = True) -> Loaded:
+    """Parse and validate; raises :class:`InventoryError` listing every problem.
+
+    ``require_key_files=False`` is for offline tasks (``inv validate``) that never
+    connect: SSH key files need not exist on that machine.
+    """
     label = path.name
     try:
         text = path.read_text()
@@ -73,14 +77,14 @@ def load(path: Path) -> Loaded:
     inventory, errors = build(Inventory, data)
     loaded = Loaded(inventory, path.resolve())
     if not errors:
-        errors = _semantic_errors(loaded)
+        errors = _semantic_errors(loaded, require_key_files)
     if errors:
         lines = [f"{label}: {e}" for e in errors]
         raise InventoryError(lines[0], lines=lines)
     return loaded
 
 
-def _semantic_errors(loaded: Loaded) -> list[str]:
+def _semantic_errors(loaded: Loaded, require_key_files: bool = True) -> list[str]:
     inv = loaded.data
     errors: list[str] = []
     if not inv.hosts:
@@ -95,7 +99,7 @@ def _semantic_errors(loaded: Loaded) -> list[str]:
                           f" ({json.dumps(host.name)})")
         seen.setdefault(host.name, i)
         key = loaded.key_file(host)
-        if not key.is_file():
+        if require_key_files and not key.is_file():
             errors.append(f"hosts[{i}].key_file: file not found: {key} (create one with"
                           " ssh-keygen -t ed25519, or fix the path)")
     if inv.hosts and not inv.servers:
@@ -107,6 +111,14 @@ def _semantic_errors(loaded: Loaded) -> list[str]:
     dupes = sorted({t for t in inv.kafka.topics if inv.kafka.topics.count(t) > 1})
     if dupes:
         errors.append(f"kafka.topics: duplicate topic {json.dumps(dupes[0])}")
+    taken = {"kube-system": "Kubernetes itself", "cert-manager": "cert-manager",
+             "flux-system": "Flux", "monitoring": "monitoring", inv.kafka.namespace: "kafka"}
+    if inv.apps.namespace in taken:
+        errors.append(f"apps.namespace: {json.dumps(inv.apps.namespace)} is already used by"
+                      f" {taken[inv.apps.namespace]}; give the applications their own")
+    if inv.kafka.namespace in ("kube-system", "cert-manager", "flux-system", "monitoring"):
+        errors.append(f"kafka.namespace: {json.dumps(inv.kafka.namespace)} is a system"
+                      " namespace; give Kafka its own")
     http, https = inv.k3s.traefik_http_nodeport, inv.k3s.traefik_https_nodeport
     if http == https:
         errors.append(f"k3s.traefik_https_nodeport: same as traefik_http_nodeport ({http})")

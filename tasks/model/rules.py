@@ -49,7 +49,9 @@ K3S_VERSION = pattern("a K3s version such as v1.33.3+k3s1", r"v[0-9]+\.[0-9]+\.[
 AGE_RECIPIENT = pattern("an age public key (age1...)", r"age1[02-9ac-hj-np-z]{58}")
 GIT_URL = pattern("a git URL (ssh://git@host/owner/repo or https://host/owner/repo)",
                   r"(ssh://[^\s/]+(:[0-9]+)?|https://[^\s/]+)/[^\s]+")
-REPO_PATH = pattern("a path inside the repository such as ./clusters/vps", r"\./[A-Za-z0-9._/-]*")
+# At least one segment; no segment starts with "." (so no "..", nothing hidden).
+REPO_PATH = pattern("a path inside the repository such as ./clusters/vps",
+                    r"\./[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*/?")
 TIME_OF_DAY = pattern("a time such as 04:00", r"([01][0-9]|2[0-3]):[0-5][0-9]")
 DEB_PACKAGE = pattern("a Debian package name", r"[a-z0-9][a-z0-9+.-]+")
 

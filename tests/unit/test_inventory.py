@@ -106,6 +106,13 @@ def test_minimal_inventory_gets_spec_defaults(tmp_path: Path) -> None:
     ({"k3s": {"traefik_http_nodeport": 80}},
      "inventory.yaml: k3s.traefik_http_nodeport: expected a NodePort 30000-32767, got 80"),
     ({"operators": []}, "inventory.yaml: operators: at least one CIDR is required"),
+    ({"gitops": {"path": "./"}}, "inventory.yaml: gitops.path: expected a path inside the"),
+    ({"gitops": {"path": "./clusters/../../etc"}},
+     "inventory.yaml: gitops.path: expected a path inside the"),
+    ({"apps": {"namespace": "kafka"}},
+     'inventory.yaml: apps.namespace: "kafka" is already used by kafka'),
+    ({"kafka": {"namespace": "kube-system"}},
+     'inventory.yaml: kafka.namespace: "kube-system" is a system namespace'),
     ({"hosts": []}, "inventory.yaml: hosts: at least one host is required"),
     ({"hosts": [{"role": "agent"}]}, "inventory.yaml: hosts: at least one host needs role: server"),
 ])
@@ -130,6 +137,13 @@ def test_missing_required_and_key_file(tmp_path: Path) -> None:
     lines = errors_of(tmp_path, data)
     assert lines[0].startswith(f"inventory.yaml: hosts[0].key_file: file not found:"
                                f" {tmp_path / 'keys/missing'}")
+
+
+def test_offline_tasks_do_not_need_key_files(tmp_path: Path) -> None:
+    data = minimal(tmp_path)
+    data["hosts"][0]["key_file"] = "/nonexistent/key"
+    loaded = load(write(tmp_path, data), require_key_files=False)
+    assert loaded.data.hosts[0].key_file == "/nonexistent/key"
 
 
 def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
