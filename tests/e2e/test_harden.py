@@ -1,0 +1,191 @@
+"""host.harden end to end on a fresh lab VM, over real SSH, asserted on the host itself.
+
+One VM for the module, in order: refusal of a stranger, plan mode on the fresh host, a
+run killed half-way then re-run to convergence, the host's own view (sshd -T, real
+password and root login attempts, ufw, fail2ban ban/unban, sysctl), a no-op re-run,
+plan mode on the converged host, ssh-audit's policy, and the dead-man switch restoring
+access after a deliberate lockout.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+import yaml
+
+from tasks.engine.target import SshSettings, SshTarget
+from tasks.harden.deadman import DeadmanSwitch
+from tests.e2e.conftest import LabVm
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+def inv(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=timeout, check=False)
+
+
+def sudo(vm: LabVm, command: str, check: bool = True) -> str:
+    return vm.run(f"sudo -n sh -c {shlex.quote(command)}", check=check).stdout
+
+
+def package_installed(vm: LabVm, name: str) -> bool:
+    out = vm.run(f"dpkg-query -W -f='${{db:Status-Abbrev}}' {name}", check=False).stdout
+    return out.startswith("ii")
+
+
+@pytest.fixture(scope="module")
+def vm(lab_vm: LabVm) -> LabVm:
+    return lab_vm
+
+
+def test_1_refuses_an_operator_outside_the_allow_list(vm: LabVm, tmp_path: Path) -> None:
+    data = yaml.safe_load(vm.inventory.read_text())
+    data["operators"] = ["198.51.100.0/24"]
+    for host in data["hosts"]:
+        host["key_file"] = str(vm.key)
+    data.setdefault("host", {}).setdefault("ssh", {})["known_hosts"] = str(vm.known_hosts)
+    other = tmp_path / "stranger.yaml"
+    other.write_text(yaml.safe_dump(data))
+    r = inv("host.harden", "-i", str(other))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "which is not in operators (198.51.100.0/24)" in r.stdout
+    assert "nothing was changed" in r.stdout
+    assert not package_installed(vm, "ufw")
+
+
+def test_2_plan_mode_on_a_fresh_host_changes_nothing(vm: LabVm) -> None:
+    r = inv("host.harden", "-i", str(vm.inventory), "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "would change" in r.stdout and "install ufw fail2ban" in r.stdout
+    assert "configure ufw" in r.stdout
+    assert not package_installed(vm, "ufw")
+    assert "passwordauthentication yes" in sudo(vm, "sshd -T")
+
+
+def test_3_killed_mid_run_then_rerun_converges(vm: LabVm) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "host.harden", "-i",
+                             str(vm.inventory)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "dead-man switch armed" in line:
+            time.sleep(3)  # inside the sshd step
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    assert "armed" in sudo(vm, "systemctl is-active stack-deadman.timer", check=False)
+    r = inv("host.harden", "-i", str(vm.inventory), "--verbose")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "keeping the backup of an earlier unconfirmed run" in r.stdout
+    assert "dead-man switch disarmed" in r.stdout
+    assert "0 failed" in r.stdout
+    assert sudo(vm, "systemctl is-active stack-deadman.timer", check=False).strip() != "active"
+
+
+def test_4_sshd_effective_configuration(vm: LabVm) -> None:
+    effective = dict(line.split(" ", 1) for line in sudo(vm, "sshd -T").splitlines()
+                     if " " in line)
+    assert effective["permitrootlogin"] == "no"
+    assert effective["passwordauthentication"] == "no"
+    assert effective["kbdinteractiveauthentication"] == "no"
+    assert effective["pubkeyauthentication"] == "yes"
+    assert effective["port"] == "22"
+    assert effective["hostkeyalgorithms"] == "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"
+    assert "# disabled by host.harden" in sudo(
+        vm, "cat /etc/ssh/sshd_config.d/50-cloud-init.conf")
+
+
+def test_5_password_and_root_logins_are_refused(vm: LabVm) -> None:
+    with pytest.raises(paramiko.AuthenticationException) as info:
+        vm.connect(password=vm.password)
+    if isinstance(info.value, paramiko.BadAuthenticationType):
+        assert info.value.allowed_types == ["publickey"]
+    with pytest.raises(paramiko.AuthenticationException):
+        vm.connect(user="root", password=vm.root_password)
+    assert vm.run("echo key login still works").stdout.strip() == "key login still works"
+
+
+def test_6_firewall_rules_on_the_host(vm: LabVm) -> None:
+    status = sudo(vm, "ufw status verbose")
+    assert "Status: active" in status
+    assert "Default: deny (incoming), allow (outgoing)" in status
+    rules = [" ".join(line.split()) for line in status.splitlines()]
+    assert "22/tcp ALLOW IN 10.0.2.2" in rules
+    assert "22/tcp LIMIT IN Anywhere" in rules
+    assert "80/tcp ALLOW IN Anywhere" in rules and "443/tcp ALLOW IN Anywhere" in rules
+    assert "6443/tcp ALLOW IN 10.0.2.2" in rules
+    assert not [r for r in rules if r.startswith("6443") and "Anywhere" in r]
+    assert "Anywhere ALLOW IN 10.42.0.0/16" in rules
+    assert "Anywhere ALLOW IN 10.43.0.0/16" in rules
+    assert sudo(vm, "sysctl -n net.ipv4.ip_forward").strip() == "1"
+
+
+def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
+    status = sudo(vm, "fail2ban-client status sshd")
+    assert "Status for the jail: sshd" in status
+    assert sudo(vm, "fail2ban-client get sshd bantime").strip() == "600"
+    assert sudo(vm, "fail2ban-client get sshd maxretry").strip() == "5"
+    assert "10.0.2.2" in sudo(vm, "fail2ban-client get sshd ignoreip")
+    sudo(vm, "fail2ban-client set sshd banip 203.0.113.77")
+    assert "203.0.113.77" in sudo(vm, "fail2ban-client status sshd")
+    sudo(vm, "fail2ban-client set sshd unbanip 203.0.113.77")
+    assert "203.0.113.77" not in sudo(vm, "fail2ban-client status sshd")
+
+
+def test_8_second_run_changes_nothing(vm: LabVm) -> None:
+    r = inv("host.harden", "-i", str(vm.inventory), "--verbose")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"summary: 7 ok, 0 changed, 0 failed", r.stdout), r.stdout
+    trips = int(re.search(r"round trips: \S+: (\d+)", r.stdout).group(1))  # type: ignore[union-attr]
+    assert trips <= 3, r.stdout
+
+
+def test_9_plan_mode_on_converged_host_reports_nothing(vm: LabVm) -> None:
+    r = inv("host.harden", "-i", str(vm.inventory), "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "would change" not in r.stdout.replace("0 would change", "")
+
+
+def test_10_ssh_audit_policy_passes(vm: LabVm) -> None:
+    audit = Path(sys.executable).with_name("ssh-audit")
+    r = subprocess.run([str(audit), "-P", "Hardened Debian 12 (version 3)", "-p", str(vm.port),
+                        vm.host], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stdout
+    assert "Passed" in r.stdout
+
+
+def test_11_deadman_switch_restores_access_after_a_lockout(vm: LabVm) -> None:
+    settings = SshSettings(address=vm.host, port=vm.port, user=vm.user, key_file=vm.key,
+                           known_hosts=vm.known_hosts, connect_timeout=8)
+    with SshTarget(vm.name, settings) as target:
+        DeadmanSwitch(target, seconds=30).arm()
+        # Lock ourselves out: new SSH connections from our address are dropped.
+        target.run("ufw insert 1 deny from 10.0.2.2 to any port 22 proto tcp\n")
+    with pytest.raises(Exception):  # noqa: B017 - any connection failure will do
+        vm.connect(timeout=5)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            vm.connect(timeout=5).close()
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "the dead-man switch did not restore access"
+            time.sleep(5)
+    status = sudo(vm, "ufw status")
+    assert "DENY" not in status and "Status: active" in status
+    r = inv("host.harden", "-i", str(vm.inventory))
+    assert r.returncode == 0 and "0 changed" in r.stdout, r.stdout
+
