@@ -241,8 +241,11 @@ def ssh_argv(name: str = DEFAULT_NAME, extra: list[str] | None = None,
 
 
 def next_steps(result: UpResult) -> list[str]:
-    """The commands to run next, exactly."""
-    inv = inventory_file.shown(result.inventory)
+    """The commands to run next, exactly: with the lab inventory when this VM is its only
+    host, else with the VM's own inventory (``.lab/<name>/inventory.yaml``)."""
+    alone = LabPaths(result.inventory.parent).vm_names() == [result.name]
+    inv = inventory_file.shown(result.inventory if alone else
+                               result.paths.dir / "inventory.yaml")
     name = "" if result.name == DEFAULT_NAME else f" --name {result.name}"
     return [
         f"inv inventory.check -i {inv}",

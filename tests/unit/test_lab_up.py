@@ -129,6 +129,9 @@ def test_sudo_password_on_a_passwordless_vm_needs_fresh(tmp_path: Path,
 
 def test_next_steps_name_the_inventory(tmp_path: Path, fake: FakeQemu) -> None:
     r = up(tmp_path, [], port=net.free_port())
-    steps = lab.next_steps(r)
-    assert any(s.startswith("inv host.harden -i ") and s.endswith("inventory.yaml")
-               for s in steps)
+    assert f"inv host.harden -i {r.inventory}" in lab.next_steps(r)
+    assert "inv lab.down" in lab.next_steps(r)
+    other = up(tmp_path, [], name="other", port=net.free_port())
+    steps = lab.next_steps(other)
+    assert f"inv host.harden -i {other.paths.dir / 'inventory.yaml'}" in steps
+    assert "inv lab.down --name other" in steps
