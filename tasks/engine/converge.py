@@ -58,7 +58,8 @@ def converge(target: Target, steps: Sequence[Step], *, check: bool, reporter: Re
         details: list[str] = []
         try:
             if facts is None:
-                facts = gather(target, _facts_for(steps[index:]))
+                facts = _gather(target, steps[index:], reporter)
+                t0 = time.monotonic()
             changes = step.plan(facts)
             if not changes:
                 status = Status.OK
@@ -71,7 +72,7 @@ def converge(target: Target, steps: Sequence[Step], *, check: bool, reporter: Re
                     reporter.note(target.name, guard.arm())
                     armed = True
                 _apply(target, step, changes)
-                facts = gather(target, _facts_for(steps[index:]))
+                facts = _gather(target, steps[index:], reporter)
                 problems = step.verify(facts)
                 if problems:
                     raise CommandFailed(f"{step.name}: verification", 1, "; ".join(problems))
@@ -97,6 +98,17 @@ def converge(target: Target, steps: Sequence[Step], *, check: bool, reporter: Re
                                         + target.round_trips - trips_before)
     summary.seconds += time.monotonic() - started
     return ok
+
+
+def _gather(target: Target, steps: Sequence[Step], reporter: Reporter) -> Facts:
+    """One round trip for the facts of ``steps``; timed in verbose output."""
+    start = time.monotonic()
+    wanted = _facts_for(steps)
+    facts = gather(target, wanted)
+    if reporter.verbose:
+        reporter.note(target.name, f"read {len(wanted)} facts in"
+                                   f" {time.monotonic() - start:.2f}s (1 round trip)")
+    return facts
 
 
 def _apply(target: Target, step: Step, changes: list[Change]) -> None:

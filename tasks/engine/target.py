@@ -9,6 +9,7 @@ secrets embedded in a script are never visible in ``ps`` or logs.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import select
 import subprocess
@@ -26,6 +27,11 @@ from fabric import Config, Connection
 from tasks.engine.errors import CommandFailed, ConnectionFailed, UserError
 from tasks.engine.facts import Fact, Facts, batch_script, split_output
 from tasks.engine.shell import cmd, q
+
+# paramiko logs transport failures with tracebacks from its own thread; we report them
+# as one line instead (see SshTarget._connect), so keep its log quiet.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 SUDO_PASSWORD_ENV = "STACK_SUDO_PASSWORD"  # noqa: S105 - the variable name, not a secret
 

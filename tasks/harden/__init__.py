@@ -79,5 +79,7 @@ def run(session: Session) -> None:
                 for kind in known_hosts.refresh(target, session.inventory.known_hosts):
                     session.reporter.note(host.name, f"updated {kind} key in"
                                           f" {session.inventory.known_hosts.name}")
+            # Every round trip of this host, connecting (address, sudo probe) included.
+            session.summary.round_trips[host.name] = target.round_trips
         if not ok:
             break

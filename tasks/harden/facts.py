@@ -31,18 +31,21 @@ def _os_release(raw: Raw) -> OsRelease:
 OS_RELEASE = Fact("os-release", "cat /etc/os-release", _os_release)
 
 
-def _units(raw: Raw) -> dict[str, str]:
-    """``systemctl is-enabled/is-active a b`` prints one word per unit, in order."""
-    return dict(line.split("=", 1) for line in lines(raw) if "=" in line)
-
-
 def unit_states(*units: str) -> Fact[dict[str, str]]:
-    """For each unit ``name=<enabled state>,<active state>`` (e.g. ``enabled,active``)."""
-    loop = " ".join(q(u) for u in units)
-    command = (f"for u in {loop}; do printf '%s=%s,%s\\n' \"$u\""
-               " \"$(systemctl is-enabled \"$u\" 2>/dev/null || true)\""
-               " \"$(systemctl is-active \"$u\" 2>/dev/null || true)\"; done")
-    return Fact(f"units:{','.join(units)}", command, _units)
+    """For each unit ``<enabled state>,<active state>`` (e.g. ``enabled,active``).
+
+    Two systemctl calls for all units: each prints one line per unit, in order.
+    """
+    names = " ".join(q(u) for u in units)
+    command = f"systemctl is-enabled {names}; echo --; systemctl is-active {names}"
+
+    def parse(raw: Raw) -> dict[str, str]:
+        enabled, _, active = raw.stdout.partition("--\n")
+        e, a = enabled.splitlines(), active.splitlines()
+        return {u: f"{e[i] if i < len(e) else ''},{a[i] if i < len(a) else ''}"
+                for i, u in enumerate(units)}
+
+    return Fact(f"units:{','.join(units)}", command, parse)
 
 
 def command_exists(name: str) -> Fact[bool]:

@@ -29,21 +29,22 @@ def _added(raw: Raw) -> list[str]:
 
 
 def _status(raw: Raw) -> dict[str, str]:
-    """``Status: active`` plus the policies from /etc/default/ufw."""
+    """``status=active|inactive`` plus the policies from /etc/default/ufw."""
     out: dict[str, str] = {}
     for line in lines(raw):
-        if line.startswith("Status:"):
-            out["status"] = line.split(":", 1)[1].strip()
-        elif "=" in line:
+        if "=" in line:
             key, _, value = line.partition("=")
             out[key.strip()] = value.strip().strip('"')
     return out
 
 
 ADDED = Fact("ufw:added", "ufw show added", _added)
+# Active = enabled at boot (ufw.conf) *and* its rules are loaded in the kernel now; this
+# avoids a second slow ``ufw status`` start-up per run.
 STATUS = Fact("ufw:status",
-              "ufw status | head -n 1; grep -E '^(DEFAULT_(INPUT|OUTPUT)_POLICY|IPV6)=' "
-              "/etc/default/ufw", _status)
+              "if grep -qx 'ENABLED=yes' /etc/ufw/ufw.conf && iptables -w -S ufw-user-input"
+              " >/dev/null 2>&1; then echo status=active; else echo status=inactive; fi;"
+              " grep -E '^(DEFAULT_(INPUT|OUTPUT)_POLICY|IPV6)=' /etc/default/ufw", _status)
 
 
 def canonical(cidr: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tasks.engine.facts import Fact, Facts, Raw, file_fact, lines
+from tasks.engine.facts import Fact, Facts, Raw, file_fact
 from tasks.engine.shell import cmd, q, write_file
 from tasks.engine.step import Change, Step
 
@@ -46,19 +46,16 @@ SETTINGS: list[tuple[str, str, str]] = [
 
 
 def _values(raw: Raw) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for line in lines(raw):
-        key, _, value = line.partition("=")
-        out[key] = None if value == "<absent>" else " ".join(value.split())
+    """``sysctl -e k1 k2 ...`` prints ``key = value`` for the keys this kernel has."""
+    out: dict[str, str | None] = dict.fromkeys((k for k, _, _ in SETTINGS), None)
+    for line in raw.stdout.splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep and key in out:
+            out[key] = " ".join(value.split())
     return out
 
 
-LIVE = Fact(
-    "sysctl:live",
-    "for k in " + " ".join(q(k) for k, _, _ in SETTINGS) + "; do"
-    " if v=$(sysctl -n \"$k\" 2>/dev/null); then printf '%s=%s\\n' \"$k\" \"$v\";"
-    " else printf '%s=<absent>\\n' \"$k\"; fi; done",
-    _values)
+LIVE = Fact("sysctl:live", "sysctl -e " + " ".join(q(k) for k, _, _ in SETTINGS), _values)
 CONTENT = file_fact(SYSCTL_FILE)
 
 

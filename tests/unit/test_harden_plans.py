@@ -142,7 +142,7 @@ RULES = [
     "allow from 10.42.0.0/16",
     "allow from 10.43.0.0/16",
 ]
-STATUS_ON = ("Status: active\nDEFAULT_INPUT_POLICY=\"DROP\"\nDEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n"
+STATUS_ON = ("status=active\nDEFAULT_INPUT_POLICY=\"DROP\"\nDEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n"
              "IPV6=yes\n")
 SHOWN = "Added user rules (see 'ufw status' for running firewall):\n" + "".join(
     f"ufw {r}\n" for r in RULES)
@@ -215,16 +215,19 @@ def test_firewall_script_quotes_every_word() -> None:
 # fail2ban ---------------------------------------------------------------------------
 
 JAIL = fail2ban.JailPolicy(22, "10m", "10m", 5, ("203.0.113.10/32",))
-LIVE_OK = ("@bantime=600\n@findtime=600\n@maxretry=5\n@journal=yes\n"
-           "These IP addresses/networks are ignored:\n|- 127.0.0.0/8\n|- ::1\n"
-           "`- 203.0.113.10\n")
+LIVE_OK = ("Fail2Ban v1.0.2 reads log file that contains password failure report\n\n"
+           "fail2ban> 600\nfail2ban> 600\nfail2ban> 5\nfail2ban> Current match filter:\n"
+           "_SYSTEMD_UNIT=sshd.service + _COMM=sshd\n"
+           "fail2ban> These IP addresses/networks are ignored:\n|- 127.0.0.0/8\n|- ::1\n"
+           "`- 203.0.113.10\nfail2ban> ERROR   EOF when reading a line\n")
 
 
-def f2b_facts(content: str | None = None, units: str = "fail2ban.service=enabled,active",
+def f2b_facts(content: str | None = None, units: str = "enabled,active",
               live: str = LIVE_OK) -> Facts:
     c = JAIL.config() if content is None else content
     return facts(c=(fail2ban.JAIL_CONTENT, c, 0 if c else 1),
-                 u=(fail2ban._UNITS, units), l=(fail2ban.LIVE, live))
+                 u=(fail2ban._UNITS, units.replace("fail2ban.service=", "").replace(",", "\n--\n")),
+              l=(fail2ban.LIVE, live))
 
 
 def test_fail2ban_jail_file() -> None:
@@ -238,14 +241,15 @@ def test_fail2ban_jail_file() -> None:
     ({}, []),
     ({"content": ""}, ["write /etc/fail2ban/jail.d/00-stack-sshd.local",
                        "enable and restart fail2ban (apply the jail)"]),
-    ({"units": "fail2ban.service=disabled,inactive"},
+    ({"units": "disabled,inactive"},
      ["enable and restart fail2ban (service is disabled/inactive)"]),
-    ({"live": LIVE_OK.replace("@maxretry=5", "@maxretry=3")},
+    ({"live": LIVE_OK.replace("fail2ban> 5", "fail2ban> 3")},
      ["enable and restart fail2ban (live jail: maxretry is 3, want 5)"]),
     ({"live": LIVE_OK.replace("`- 203.0.113.10\n", "")},
      ["enable and restart fail2ban (live jail: ignoreip lacks 203.0.113.10/32)"]),
-    ({"live": LIVE_OK.replace("@journal=yes", "@journal=no")},
+    ({"live": LIVE_OK.replace("_SYSTEMD_UNIT=sshd.service + _COMM=sshd", "")},
      ["enable and restart fail2ban (live jail: journal is no, want yes)"]),
+    ({"live": ""}, ["enable and restart fail2ban (live jail: bantime is unknown, want 600)"]),
 ])
 def test_fail2ban_plans(kw: dict[str, str], expected: list[str]) -> None:
     assert summaries(fail2ban.Fail2ban(JAIL), f2b_facts(**kw)) == expected
@@ -259,9 +263,10 @@ def test_fail2ban_durations() -> None:
 # sysctl and updates -----------------------------------------------------------------
 
 def sysctl_live(**override: str) -> str:
+    """As ``sysctl -e`` prints it: ``key = value``; keys the kernel lacks are absent."""
     values = {k: v for k, v, _ in sysctl.SETTINGS}
     values.update(override)
-    return "".join(f"{k}={v}\n" for k, v in values.items())
+    return "".join(f"{k} = {v}\n" for k, v in values.items() if v != "<absent>")
 
 
 def test_sysctl_converged_and_drift() -> None:
@@ -285,12 +290,10 @@ def test_sysctl_skips_keys_the_kernel_lacks_and_keeps_forwarding() -> None:
 
 def test_updates() -> None:
     pol = updates.UpdatePolicy(True, False, "04:00")
-    ok = facts(t=(updates._TIMERS, "apt-daily.timer=enabled,active\n"
-                                   "apt-daily-upgrade.timer=enabled,active\n"),
+    ok = facts(t=(updates._TIMERS, "enabled\nenabled\n--\nactive\nactive\n"),
                p=(updates._PERIODIC, pol.periodic()), q=(updates._POLICY, pol.policy()))
     assert updates.Updates(pol).plan(ok) == []
-    fresh = facts(t=(updates._TIMERS, "apt-daily.timer=enabled,active\n"
-                                      "apt-daily-upgrade.timer=disabled,inactive\n"),
+    fresh = facts(t=(updates._TIMERS, "enabled\ndisabled\n--\nactive\ninactive\n"),
                   p=(updates._PERIODIC, "", 1), q=(updates._POLICY, "", 1))
     assert summaries(updates.Updates(pol), fresh) == [
         "write /etc/apt/apt.conf.d/20auto-upgrades",
