@@ -10,6 +10,7 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from tasks.cli import user_errors
+from tasks.engine.errors import UserError
 from tasks.labvm import lab as labvm
 from tasks.labvm.paths import DEFAULT_NAME
 from tasks.labvm.status import status_lines
@@ -26,11 +27,15 @@ NAME_HELP = f"the VM's name (default: {DEFAULT_NAME})"
     "accel": "auto (default: KVM when usable, else TCG), kvm or tcg; or $STACK_LAB_ACCEL",
     "timeout": "seconds to wait for SSH after starting qemu (default: 600)",
 })
-def up(c: Context, name: str = DEFAULT_NAME, port: int | None = None, fresh: bool = False,
+def up(c: Context, name: str = DEFAULT_NAME, port: str | None = None, fresh: bool = False,
        sudo_password: bool = False, accel: str | None = None, timeout: int = 600) -> None:
     """Start the lab VM (building the Debian 12 base image once) and write its inventory."""
     with user_errors():
-        result = labvm.up(name, port=port, fresh=fresh, sudo_password=sudo_password,
+        # invoke passes an option without an int default as text
+        if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise UserError(f"--port: expected a port 1-65535, got {port!r}")
+        result = labvm.up(name, port=int(port) if port else None, fresh=fresh,
+                          sudo_password=sudo_password,
                           accel=accel, timeout=float(timeout))
         timings = []
         if result.build_seconds is not None:
