@@ -1,4 +1,4 @@
-"""Template contexts for the platform tests (k3s, traefik, cert-manager, flux, gitops).
+"""Template contexts for the stack tests (every component, gitops, validate).
 
 Inventories are built from dicts with ``tasks.model.fields.build`` (no key file needed);
 ``variant`` deep-merges changes over the default inventory's data.
@@ -41,4 +41,19 @@ def variant(**changes: Any) -> dict[str, Any]:
     """The template context of the default inventory with ``changes`` merged in."""
     inv, errors = build(Inventory, _merge(DEFAULT, changes))
     assert not errors, errors
+    return context(inv)
+
+
+def inventory(**sections: Any) -> dict[str, Any]:
+    """The default inventory's data with whole ``sections`` replaced (not merged)."""
+    data = copy.deepcopy(DEFAULT)
+    data["apps"] = {k: {"image": v["image"]} for k, v in data["apps"].items()}
+    data.update(sections)
+    return data
+
+
+def ctx_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The template context of inventory ``data`` (which must be valid)."""
+    inv, errors = build(Inventory, data)
+    assert errors == [], errors
     return context(inv)

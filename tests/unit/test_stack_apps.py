@@ -13,30 +13,8 @@ from tasks.model.fields import build
 from tasks.model.model import SPEC_TOPICS, Inventory
 from tasks.stack import helm
 from tasks.stack.components import apps
-from tasks.stack.context import context
 from tasks.stack.render import Bundle, Document
-
-KEYS = ("api_gateway", "api_generation", "api_enrichment")
-
-
-def inventory(**sections: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "domain": "example.com",
-        "acme_email": "ops@example.com",
-        "operators": ["203.0.113.10/32"],
-        "hosts": [{"name": "vps1", "address": "203.0.113.20", "user": "admin",
-                   "key_file": "id_ed25519"}],
-        "apps": {key: {"image": f"ghcr.io/team-mercurious/{key.replace('_', '-')}:1.0.0"}
-                 for key in KEYS},
-    }
-    data.update(sections)
-    return data
-
-
-def ctx_of(data: dict[str, Any]) -> dict[str, Any]:
-    inv, errors = build(Inventory, data)
-    assert errors == []
-    return context(inv)
+from tests.unit.platform_ctx import ctx_of, inventory
 
 
 @pytest.fixture(scope="module")

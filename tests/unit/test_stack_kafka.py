@@ -11,33 +11,12 @@ from typing import Any
 
 import pytest
 
-from tasks.model.fields import build
-from tasks.model.model import SPEC_TOPICS, Inventory
+from tasks.model.model import SPEC_TOPICS
 from tasks.stack.components import kafka
-from tasks.stack.context import context
 from tasks.stack.render import REPO_ROOT, Bundle, Document
+from tests.unit.platform_ctx import ctx_of, inventory
 
 CRD_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "crds"
-
-
-def inventory(**sections: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "domain": "example.com",
-        "acme_email": "ops@example.com",
-        "operators": ["203.0.113.10/32"],
-        "hosts": [{"name": "vps1", "address": "203.0.113.20", "user": "admin",
-                   "key_file": "id_ed25519"}],
-        "apps": {key: {"image": f"ghcr.io/team-mercurious/{key.replace('_', '-')}:1.0.0"}
-                 for key in ("api_gateway", "api_generation", "api_enrichment")},
-    }
-    data.update(sections)
-    return data
-
-
-def ctx_of(data: dict[str, Any]) -> dict[str, Any]:
-    inv, errors = build(Inventory, data)
-    assert errors == []
-    return context(inv)
 
 
 @pytest.fixture(scope="module")

@@ -26,28 +26,8 @@ from tasks.model.fields import build
 from tasks.model.model import Inventory, Versions
 from tasks.stack import helm, scrape
 from tasks.stack.components import grafana_dashboards, monitoring, promql
-from tasks.stack.context import context
 from tasks.stack.render import REPO_ROOT, Bundle, Document, Release, parse_documents
-
-
-def inventory(**sections: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "domain": "example.com",
-        "acme_email": "ops@example.com",
-        "operators": ["203.0.113.10/32"],
-        "hosts": [{"name": "vps1", "address": "203.0.113.20", "user": "admin",
-                   "key_file": "id_ed25519"}],
-        "apps": {key: {"image": f"ghcr.io/team-mercurious/{key.replace('_', '-')}:1.0.0"}
-                 for key in ("api_gateway", "api_generation", "api_enrichment")},
-    }
-    data.update(sections)
-    return data
-
-
-def ctx_of(data: dict[str, Any]) -> dict[str, Any]:
-    inv, errors = build(Inventory, data)
-    assert errors == []
-    return context(inv)
+from tests.unit.platform_ctx import ctx_of, inventory
 
 
 @pytest.fixture(scope="module")
