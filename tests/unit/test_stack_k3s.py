@@ -103,8 +103,8 @@ def test_psa_is_restricted_with_named_exemptions() -> None:
     assert conf["defaults"] == {m: v for mode in ("enforce", "audit", "warn")
                                 for m, v in ((mode, "restricted"), (f"{mode}-version", "v1.33"))}
     assert conf["exemptions"] == {"usernames": [], "runtimeClasses": [],
-                                  "namespaces": ["kube-system", "monitoring"]}
-    assert EXEMPT_NAMESPACES == ["kube-system", "monitoring"]
+                                  "namespaces": ["kube-system"]}
+    assert EXEMPT_NAMESPACES == ["kube-system"]
 
 
 def test_psa_version_follows_the_k3s_minor() -> None:
@@ -214,8 +214,8 @@ def _conf(d: dict[str, Any]) -> dict[str, Any]:
     (lambda d: _conf(d)["defaults"].__setitem__("warn-version", "latest"),
      f"{PSA}: defaults.warn-version: must be v1.33, got latest"),
     (lambda d: _conf(d)["exemptions"]["namespaces"].append("app"),
-     f"{PSA}: exemptions.namespaces: must be exactly ['kube-system', 'monitoring'] (each"
-     " justified in psa.yaml), got ['kube-system', 'monitoring', 'app']"),
+     f"{PSA}: exemptions.namespaces: must be exactly ['kube-system'] (each"
+     " justified in psa.yaml), got ['kube-system', 'app']"),
     (lambda d: _conf(d)["exemptions"].__setitem__("usernames", ["admin"]),
      f"{PSA}: exemptions.usernames: must be empty, got ['admin']"),
     (lambda d: d.__setitem__("plugins", []),

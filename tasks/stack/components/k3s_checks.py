@@ -18,7 +18,7 @@ from tasks.stack.render import HostFile
 
 # The namespaces exempt from PodSecurity, each justified in manifests/k3s/host/psa.yaml.
 # Adding one is a security decision: change it here and there together.
-EXEMPT_NAMESPACES = ["kube-system", "monitoring"]
+EXEMPT_NAMESPACES = ["kube-system"]
 
 # Kernel tunables the kubelet checks under protect-kernel-defaults; host.harden must set
 # them before K3s starts.
