@@ -35,10 +35,17 @@ logging.getLogger("paramiko").propagate = False
 
 SUDO_PASSWORD_ENV = "STACK_SUDO_PASSWORD"  # noqa: S105 - the variable name, not a secret
 
-# Runs as root: save the script from stdin to a private file, run it with stdin closed.
+LOCK = "/run/stack.lock"
+LOCK_WAIT = 900
+# Runs as root: save the script from stdin to a private file, run it with stdin closed,
+# one at a time per host: a run killed locally can leave its script running on the host,
+# and a re-run must wait for it rather than race it (exit 75 if it does not end).
 _RUNNER = (
     'umask 077; f=$(mktemp /run/stack-script.XXXXXX) || exit 125; '
-    'trap \'rm -f "$f"\' EXIT; cat >"$f"; sh "$f" </dev/null'
+    'trap \'rm -f "$f"\' EXIT; cat >"$f"; '
+    'if command -v flock >/dev/null 2>&1; then exec 9>' + LOCK + '; '
+    'flock -w ' + str(LOCK_WAIT) + ' 9 || { echo "another run still holds ' + LOCK
+    + ' on this host" >&2; exit 75; }; fi; sh "$f" </dev/null'
 )
 
 

@@ -152,3 +152,21 @@ def test_command_timeout(local_sshd: LocalSshd) -> None:
     with local_sshd.target() as t:
         r = t.run("sleep 5", timeout=1)
     assert r.rc == 124 and "timed out" in r.stderr
+
+
+def test_runs_on_one_host_are_serialised(local_sshd: LocalSshd, tmp_path: Path) -> None:
+    """A script left running by a killed run makes the next one wait, not race."""
+    import threading
+
+    log = tmp_path / "order"
+    first = local_sshd.target()
+    first.open()
+    worker = threading.Thread(target=first.run, args=(
+        f"echo start-a >>{log}; sleep 2; echo end-a >>{log}",))
+    worker.start()
+    time.sleep(0.8)
+    with local_sshd.target() as second:
+        second.run(f"echo start-b >>{log}")
+    worker.join()
+    first.close()
+    assert log.read_text().split() == ["start-a", "end-a", "start-b"]
