@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,9 @@ from tasks.engine.facts import Fact, Facts, Raw, file_fact
 from tasks.engine.shell import cmd, q, write_file
 from tasks.engine.step import Change, Step
 
-SYSCTL_FILE = "/etc/sysctl.d/90-stack-hardening.conf"
+# Sorts after the distribution's files (procps' 99-protect-links.conf sets fs.protected_fifos
+# = 1), so these values are the ones in force after a reboot.
+SYSCTL_FILE = "/etc/sysctl.d/99-zz-stack-hardening.conf"
 
 # (key, value, why). Keys the running kernel lacks are skipped, not failed.
 SETTINGS: list[tuple[str, str, str]] = [
@@ -59,27 +62,61 @@ LIVE = Fact("sysctl:live", "sysctl -e " + " ".join(q(k) for k, _, _ in SETTINGS)
 CONTENT = file_fact(SYSCTL_FILE)
 
 
+UFW_SYSCTL = "/etc/ufw/sysctl.conf"
+UFW_CONTENT = file_fact(UFW_SYSCTL)
+_WANTED = {k: v for k, v, _ in SETTINGS}
+
+
 def config(present: set[str]) -> str:
-    body = [f"{k} = {v}  # {why}" for k, v, why in SETTINGS if k in present]
+    # sysctl.d files allow comments on their own lines only.
+    body = [f"# {why}\n{k} = {v}" for k, v, why in SETTINGS if k in present]
     return "\n".join(["# Managed by k3s-vps-platform (inv host.harden).", *body, ""])
+
+
+def ufw_conflicts(content: str | None) -> list[str]:
+    """Keys ufw re-applies with other values whenever it starts (at every boot).
+
+    /etc/ufw/sysctl.conf (``IPT_SYSCTL``) is written as ``net/ipv4/...=value``; a key we
+    manage with a different value there would silently undo ours after a reboot.
+    """
+    found = []
+    for line in (content or "").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if not sep or key.startswith(("#", ";")):
+            continue
+        dotted = key.strip().replace("/", ".")
+        if dotted in _WANTED and value.strip() != _WANTED[dotted]:
+            found.append(key.strip())
+    return found
 
 
 class Sysctl(Step):
     name = "kernel: sysctl hardening"
 
     def facts(self) -> Sequence[Fact[Any]]:
-        return [LIVE, CONTENT]
+        return [LIVE, CONTENT, UFW_CONTENT]
 
     def plan(self, facts: Facts) -> list[Change]:
         live = facts[LIVE]
         present = {k for k, v in live.items() if v is not None}
         wanted = config(present)
         changes = []
-        if facts[CONTENT] != wanted:
+        rewrite = facts[CONTENT] != wanted
+        if rewrite:
             changes.append(Change(f"write {SYSCTL_FILE}", write_file(SYSCTL_FILE, wanted)))
+        conflicts = ufw_conflicts(facts[UFW_CONTENT])
+        if conflicts:
+            expressions = [f"s|^[[:space:]]*{re.escape(k)}[[:space:]]*=|"
+                           f"# overridden by host.harden ({SYSCTL_FILE}): &|" for k in conflicts]
+            changes.append(Change(
+                f"comment out {', '.join(conflicts)} in {UFW_SYSCTL} (ufw re-applies it)",
+                cmd("sed", "-i", *(a for e in expressions for a in ("-e", e)), UFW_SYSCTL)
+                + "\n"))
         drift = [k for k, v, _ in SETTINGS if k in present and live[k] != v]
-        if changes or drift:
-            what = f"{len(drift)} live value(s) differ" if drift else "load the file"
+        if rewrite or drift:
+            shown = ", ".join(f"{k} is {live[k]}, want {_WANTED[k]}" for k in drift[:3])
+            more = f" and {len(drift) - 3} more" if len(drift) > 3 else ""
+            what = f"{shown}{more}" if drift else "load the file"
             changes.append(Change(f"apply with sysctl ({what})",
                                   cmd("sysctl", "-q", "-p", SYSCTL_FILE) + "\n"))
         return changes

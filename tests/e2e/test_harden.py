@@ -175,10 +175,11 @@ def test_11_deadman_switch_restores_access_after_a_lockout(vm: LabVm) -> None:
     with SshTarget(vm.name, settings) as target:
         DeadmanSwitch(target, seconds=30).arm()
         # Lock ourselves out: new SSH connections from our address are dropped.
-        locked = target.run("ufw insert 1 deny from 10.0.2.2 to any port 22 proto tcp\n"
+        # (A rule matching exactly our allow rule would be skipped by ufw as a duplicate.)
+        locked = target.run("ufw insert 1 deny from 10.0.2.0/24 to any port 22 proto tcp\n"
                             "ufw status numbered\n")
-        assert locked.ok and re.search(r"\[ 1\] 22/tcp +DENY IN +10\.0\.2\.2", locked.stdout), (
-            locked.stdout + locked.stderr)
+        assert locked.ok and re.search(r"\[ 1\] 22/tcp +DENY IN +10\.0\.2\.0/24",
+                                       locked.stdout), locked.stdout + locked.stderr
     with pytest.raises(Exception):  # noqa: B017 - any connection failure will do
         vm.connect(timeout=5)
     deadline = time.monotonic() + 120
@@ -194,3 +195,22 @@ def test_11_deadman_switch_restores_access_after_a_lockout(vm: LabVm) -> None:
     r = inv("host.harden", "-i", str(vm.inventory))
     assert r.returncode == 0 and "0 changed" in r.stdout, r.stdout
 
+
+
+def test_12_still_converged_after_a_reboot(vm: LabVm) -> None:
+    """Boot order cannot undo the hardening (ufw re-applying its sysctl file, say)."""
+    vm.run("sudo systemctl reboot", check=False, timeout=30)
+    time.sleep(15)
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            vm.connect(timeout=10).close()
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "the VM did not come back after a reboot"
+            time.sleep(5)
+    r = inv("host.harden", "-i", str(vm.inventory), "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "would change" not in r.stdout, r.stdout
+    assert "Status: active" in sudo(vm, "ufw status")
+    assert sudo(vm, "systemctl is-active fail2ban").strip() == "active"

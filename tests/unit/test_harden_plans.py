@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tasks.engine.errors import UserError
 from tasks.engine.facts import Fact, Facts, Raw
+from tasks.engine.target import LocalTarget
 from tasks.harden import fail2ban, firewall, packages, preflight, sshd, sysctl, updates
 from tasks.harden.facts import OS_RELEASE
 
@@ -269,22 +271,47 @@ def sysctl_live(**override: str) -> str:
     return "".join(f"{k} = {v}\n" for k, v in values.items() if v != "<absent>")
 
 
-def test_sysctl_converged_and_drift() -> None:
+UFW_SYSCTL_DEBIAN = ("net/ipv4/conf/all/accept_redirects=0\n#net/ipv4/ip_forward=1\n"
+                     "net/ipv4/conf/all/log_martians=0\nnet/ipv4/conf/default/log_martians=0\n")
+UFW_SYSCTL_FIXED = UFW_SYSCTL_DEBIAN.replace(
+    "net/ipv4/conf/all/log_martians=0",
+    "# overridden by host.harden (/etc/sysctl.d/99-zz-stack-hardening.conf):"
+    " net/ipv4/conf/all/log_martians=0")
+
+
+def sysctl_facts(live: str | None = None, content: str | None = None,
+                 ufw: str = UFW_SYSCTL_FIXED) -> Facts:
     present = {k for k, _, _ in sysctl.SETTINGS}
-    good = facts(l=(sysctl.LIVE, sysctl_live()), c=(sysctl.CONTENT, sysctl.config(present)))
-    assert sysctl.Sysctl().plan(good) == []
-    drift = facts(l=(sysctl.LIVE, sysctl_live(**{"net.ipv4.ip_forward": "0"})),
-                  c=(sysctl.CONTENT, sysctl.config(present)))
-    assert summaries(sysctl.Sysctl(), drift) == ["apply with sysctl (1 live value(s) differ)"]
+    c = sysctl.config(present) if content is None else content
+    return facts(l=(sysctl.LIVE, sysctl_live() if live is None else live),
+                 c=(sysctl.CONTENT, c, 0 if c else 1), u=(sysctl.UFW_CONTENT, ufw))
+
+
+def test_sysctl_converged_and_drift() -> None:
+    assert sysctl.Sysctl().plan(sysctl_facts()) == []
+    drift = sysctl_facts(live=sysctl_live(**{"net.ipv4.ip_forward": "0"}))
+    assert summaries(sysctl.Sysctl(), drift) == [
+        "apply with sysctl (net.ipv4.ip_forward is 0, want 1)"]
+
+
+def test_sysctl_neutralises_what_ufw_would_reapply_at_boot(tmp_path: Path) -> None:
+    (change,) = sysctl.Sysctl().plan(sysctl_facts(ufw=UFW_SYSCTL_DEBIAN))
+    assert change.summary == ("comment out net/ipv4/conf/all/log_martians in"
+                              " /etc/ufw/sysctl.conf (ufw re-applies it)")
+    copy = tmp_path / "sysctl.conf"
+    copy.write_text(UFW_SYSCTL_DEBIAN)
+    result = LocalTarget().run(change.script.replace(sysctl.UFW_SYSCTL, str(copy)))
+    assert result.ok, result.stderr
+    assert copy.read_text() == UFW_SYSCTL_FIXED  # the real sed, on a copy
+    assert sysctl.ufw_conflicts(copy.read_text()) == []
 
 
 def test_sysctl_skips_keys_the_kernel_lacks_and_keeps_forwarding() -> None:
-    live = sysctl_live(**{"kernel.yama.ptrace_scope": "<absent>"})
-    f = facts(l=(sysctl.LIVE, live), c=(sysctl.CONTENT, "", 1))
+    f = sysctl_facts(live=sysctl_live(**{"kernel.yama.ptrace_scope": "<absent>"}), content="")
     changes = sysctl.Sysctl().plan(f)
-    assert next(c.summary for c in changes) == "write /etc/sysctl.d/90-stack-hardening.conf"
+    assert next(c.summary for c in changes) == "write /etc/sysctl.d/99-zz-stack-hardening.conf"
     text = sysctl.config({k for k, _, _ in sysctl.SETTINGS} - {"kernel.yama.ptrace_scope"})
-    assert "ptrace_scope" not in text and "net.ipv4.ip_forward = 1" in text
+    assert "ptrace_scope" not in text and "\nnet.ipv4.ip_forward = 1\n" in text
     assert "vm.overcommit_memory = 1" in text and "kernel.panic = 10" in text
 
 
