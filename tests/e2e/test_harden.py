@@ -9,6 +9,7 @@ access after a deliberate lockout.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import signal
@@ -199,7 +200,8 @@ def test_11_deadman_switch_restores_access_after_a_lockout(vm: LabVm) -> None:
 
 def test_12_still_converged_after_a_reboot(vm: LabVm) -> None:
     """Boot order cannot undo the hardening (ufw re-applying its sysctl file, say)."""
-    vm.run("sudo systemctl reboot", check=False, timeout=30)
+    with contextlib.suppress(Exception):  # the connection may drop as the VM goes down
+        vm.run("sudo systemctl reboot", check=False, timeout=30)
     time.sleep(15)
     deadline = time.monotonic() + 300
     while True:
