@@ -23,8 +23,9 @@ import pytest
 from tasks.engine.target import SshSettings, SshTarget
 
 SSHD = Path("/usr/sbin/sshd")
-USER_PW = "stacktest-pw"       # sudo asks for the password
-USER_NOPW = "stacktest-nopw"   # NOPASSWD sudo
+# Per test process, so that two test runs on one machine never share (or delete) users.
+USER_PW = f"stk{os.getpid()}-pw"       # sudo asks for the password
+USER_NOPW = f"stk{os.getpid()}-nopw"   # NOPASSWD sudo
 
 
 @dataclass

@@ -79,7 +79,7 @@ def test_sudo_password_goes_on_stdin(local_sshd: LocalSshd) -> None:
 
 def test_wrong_sudo_password_is_one_clear_error(local_sshd: LocalSshd) -> None:
     t = SshTarget("local-sshd", local_sshd.settings(USER_PW), sudo_password=lambda _h: "wrong")
-    with pytest.raises(UserError, match="sudo refused the password for user stacktest-pw"):
+    with pytest.raises(UserError, match=f"sudo refused the password for user {USER_PW}"):
         t.open()
     t.close()
 
