@@ -45,10 +45,17 @@ def _live(raw: Raw) -> dict[str, str]:
 
 
 # One Python start-up for every query (each fail2ban-client call costs ~1 s on a slow VPS).
-LIVE = Fact("fail2ban:live",
-            "printf '" + "".join(f"get sshd {k}\\n" for k in _QUERIES) + "'"
-            " | fail2ban-client -i 2>/dev/null",
-            _live)
+# A service systemd calls active may still be starting (just restarted, or just booted):
+# then wait for its socket before reading, rather than report it as misconfigured.
+_ASK = ("printf '" + "".join(f"get sshd {k}\\n" for k in _QUERIES) + "'"
+        " | fail2ban-client -i 2>/dev/null")
+LIVE = Fact(
+    "fail2ban:live",
+    f"out=$({_ASK}); case \"$out\" in *'fail2ban> '[0-9]*) ;; *)"
+    " if systemctl is-active --quiet fail2ban; then"
+    " for i in $(seq 1 30); do fail2ban-client ping >/dev/null 2>&1 && break; sleep 1; done;"
+    f" out=$({_ASK}); fi;; esac; printf '%s\\n' \"$out\"",
+    _live)
 
 
 def seconds(duration: str) -> int:
