@@ -1,6 +1,8 @@
-"""nox sessions: lint, tests (unit, the default), e2e (lab VM), validate, bench."""
+"""nox sessions: lint and tests (the defaults), helm3, e2e (lab VM)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
@@ -24,6 +26,17 @@ def tests(session: nox.Session) -> None:
     """Unit and integration tests (no VM): ``nox -s tests -- -k inventory``."""
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "not e2e", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def helm3(session: nox.Session) -> None:
+    """Our chart and the stack's validation again with helm 3.17.2 (helm 4 is the default)."""
+    helm = Path(".cache/bin/helm-v32").resolve()
+    if not helm.exists():
+        session.error("helm 3 is missing: run .ci/install-helm v32")
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/unit", "-k", "apps or validate or helm", *session.posargs,
+                env={"STACK_HELM": str(helm)})
 
 
 @nox.session(python=PYTHON)
