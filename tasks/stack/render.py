@@ -86,6 +86,27 @@ class Bundle:
     host_files: list[HostFile] = field(default_factory=list)
 
 
+def dig(obj: Any, *keys: str | int) -> Any:
+    """The value under ``keys`` in nested mappings/lists, or None when any is missing.
+
+    Keys are used as they are (``"strimzi.io/cluster"`` is one label key); see
+    :func:`at` for dotted paths.
+    """
+    for key in keys:
+        if isinstance(obj, Mapping) and isinstance(key, str):
+            obj = obj.get(key)
+        elif isinstance(obj, list) and isinstance(key, int) and -len(obj) <= key < len(obj):
+            obj = obj[key]
+        else:
+            return None
+    return obj
+
+
+def at(obj: Any, dotted: str) -> Any:
+    """``at(values, "prometheus.prometheusSpec.retention")``: :func:`dig` by a dotted path."""
+    return dig(obj, *dotted.split("."))
+
+
 class Component(Protocol):
     name: str
 

@@ -12,16 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tasks.stack.render import Document
+from tasks.stack.render import Document, dig
 from tasks.stack.workloads import APP_KEYS, app_name
 
 ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
 
 
 def _of(docs: list[Document], kind: str) -> list[Document]:
@@ -29,11 +24,11 @@ def _of(docs: list[Document], kind: str) -> list[Document]:
 
 
 def _pod_labels(deploy: Document) -> dict[str, str]:
-    return _get(deploy.obj, "spec", "template", "metadata", "labels") or {}
+    return dig(deploy.obj, "spec", "template", "metadata", "labels") or {}
 
 
 def _containers(deploy: Document) -> list[dict[str, Any]]:
-    return _get(deploy.obj, "spec", "template", "spec", "containers") or []
+    return dig(deploy.obj, "spec", "template", "spec", "containers") or []
 
 
 def _env(container: dict[str, Any]) -> dict[str, Any]:
@@ -48,9 +43,9 @@ def _selected(selector: Mapping[str, str], docs: list[Document]) -> list[Documen
 def _replicas(deploy: Document, docs: list[Document]) -> int:
     """Spec replicas, or the minimum of the HPA that owns the count."""
     for hpa in _of(docs, "HorizontalPodAutoscaler"):
-        if _get(hpa.obj, "spec", "scaleTargetRef", "name") == deploy.name:
-            return int(_get(hpa.obj, "spec", "minReplicas") or 1)
-    return int(_get(deploy.obj, "spec", "replicas") or 1)
+        if dig(hpa.obj, "spec", "scaleTargetRef", "name") == deploy.name:
+            return int(dig(hpa.obj, "spec", "minReplicas") or 1)
+    return int(dig(deploy.obj, "spec", "replicas") or 1)
 
 
 def check(docs: list[Document], ctx: Mapping[str, Any]) -> list[str]:
@@ -111,14 +106,14 @@ def services(docs: list[Document]) -> list[str]:
     """A Service selects pods and targets a port they declare."""
     out = []
     for svc in _of(docs, "Service"):
-        selector = _get(svc.obj, "spec", "selector") or {}
+        selector = dig(svc.obj, "spec", "selector") or {}
         pods = _selected(selector, docs)
         if not pods:
             out.append(f"{svc.label}: spec.selector: selects no Deployment's pods")
             continue
         declared = {v for d in pods for p in _ports(d) for v in (p.get("name"),
                                                                    p.get("containerPort"))}
-        for i, port in enumerate(_get(svc.obj, "spec", "ports") or []):
+        for i, port in enumerate(dig(svc.obj, "spec", "ports") or []):
             target = port.get("targetPort", port.get("port"))
             if target not in declared:
                 out.append(f"{svc.label}: spec.ports[{i}].targetPort: {target} is not a"
@@ -132,25 +127,25 @@ def ingresses(docs: list[Document], ctx: Mapping[str, Any]) -> list[str]:
     svcs = {s.name: s for s in _of(docs, "Service")}
     issuer = ctx["certs"]["issuer"]
     for ing in _of(docs, "Ingress"):
-        got = (_get(ing.obj, "metadata", "annotations") or {}).get(ISSUER_ANNOTATION)
+        got = (dig(ing.obj, "metadata", "annotations") or {}).get(ISSUER_ANNOTATION)
         if got != issuer:
             out.append(f"{ing.label}: metadata.annotations.{ISSUER_ANNOTATION}: must be"
                        f" {issuer} (inventory certs.issuer), got {got}")
-        tls_hosts = {h for t in _get(ing.obj, "spec", "tls") or [] if t.get("secretName")
+        tls_hosts = {h for t in dig(ing.obj, "spec", "tls") or [] if t.get("secretName")
                      for h in t.get("hosts") or []}
-        for i, rule in enumerate(_get(ing.obj, "spec", "rules") or []):
+        for i, rule in enumerate(dig(ing.obj, "spec", "rules") or []):
             if rule.get("host") not in tls_hosts:
                 out.append(f"{ing.label}: spec.rules[{i}].host: {rule.get('host')} has no"
                            " TLS entry with a secretName")
-            for j, path in enumerate(_get(rule, "http", "paths") or []):
+            for j, path in enumerate(dig(rule, "http", "paths") or []):
                 where = f"{ing.label}: spec.rules[{i}].http.paths[{j}].backend.service"
-                backend = _get(path, "backend", "service") or {}
+                backend = dig(path, "backend", "service") or {}
                 svc = svcs.get(str(backend.get("name")))
                 if svc is None:
                     out.append(f"{where}.name: no Service {backend.get('name')}")
                     continue
                 port = backend.get("port") or {}
-                names = {(p.get("name"), p.get("port")) for p in _get(svc.obj, "spec", "ports")
+                names = {(p.get("name"), p.get("port")) for p in dig(svc.obj, "spec", "ports")
                          or []}
                 if not any(port.get("name") == n or port.get("number") == p for n, p in names):
                     out.append(f"{where}.port: not a port of Service {svc.name}")
@@ -162,19 +157,19 @@ def autoscalers(docs: list[Document]) -> list[str]:
     out = []
     deployments = {d.name: d for d in _of(docs, "Deployment")}
     for hpa in _of(docs, "HorizontalPodAutoscaler"):
-        target = deployments.get(str(_get(hpa.obj, "spec", "scaleTargetRef", "name")))
+        target = deployments.get(str(dig(hpa.obj, "spec", "scaleTargetRef", "name")))
         if target is None:
             out.append(f"{hpa.label}: spec.scaleTargetRef.name: no Deployment"
-                       f" {_get(hpa.obj, 'spec', 'scaleTargetRef', 'name')}")
+                       f" {dig(hpa.obj, 'spec', 'scaleTargetRef', 'name')}")
             continue
-        low, high = _get(hpa.obj, "spec", "minReplicas") or 1, _get(hpa.obj, "spec",
+        low, high = dig(hpa.obj, "spec", "minReplicas") or 1, dig(hpa.obj, "spec",
                                                                       "maxReplicas")
         if high is not None and low > high:
             out.append(f"{hpa.label}: spec.minReplicas: {low} is above maxReplicas {high}")
         if "replicas" in (target.obj.get("spec") or {}):
             out.append(f"{target.label}: spec.replicas: must be left to HPA {hpa.name}"
                        " (every apply would reset the scaled count)")
-        if any(not _get(c, "resources", "requests", "cpu") for c in _containers(target)):
+        if any(not dig(c, "resources", "requests", "cpu") for c in _containers(target)):
             out.append(f"{hpa.label}: spec.metrics: CPU utilization needs CPU requests on"
                        f" every container of {target.label}")
     return out
@@ -184,11 +179,11 @@ def disruption_budgets(docs: list[Document]) -> list[str]:
     """A PDB covers pods and leaves room for one eviction (else drains hang)."""
     out = []
     for pdb in _of(docs, "PodDisruptionBudget"):
-        pods = _selected(_get(pdb.obj, "spec", "selector", "matchLabels") or {}, docs)
+        pods = _selected(dig(pdb.obj, "spec", "selector", "matchLabels") or {}, docs)
         if not pods:
             out.append(f"{pdb.label}: spec.selector: selects no Deployment's pods")
             continue
-        need = _get(pdb.obj, "spec", "minAvailable")
+        need = dig(pdb.obj, "spec", "minAvailable")
         for deploy in pods:
             if isinstance(need, int) and need >= _replicas(deploy, docs):
                 out.append(f"{pdb.label}: spec.minAvailable: {need} must be below the"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tasks.stack.render import Bundle, Document, manifest_documents
+from tasks.stack.render import Bundle, Document, at, manifest_documents
 
 NAME = "flux"
 NAMESPACE = "flux-system"
@@ -25,18 +25,10 @@ def render(ctx: Mapping[str, Any]) -> Bundle:
     return Bundle(documents=manifest_documents("flux", ctx))
 
 
-def _get(obj: Mapping[str, Any], path: str) -> Any:
-    value: Any = obj
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
 
 def _expect(errors: list[str], doc: Document, want: Mapping[str, Any]) -> None:
     for path, value in want.items():
-        got = _get(doc.obj, path)
+        got = at(doc.obj, path)
         if got != value:
             errors.append(f"{doc.label}: {path}: must be {value!r}, got {got!r}")
 

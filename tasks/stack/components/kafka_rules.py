@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.stack.render import Document
+from tasks.stack.render import Document, dig
 
 CLUSTER_LABEL = "strimzi.io/cluster"
 GROUP = "kafka.strimzi.io"
@@ -49,16 +49,6 @@ MIN_ISR = (("min.insync.replicas", "default.replication.factor"),
            ("transaction.state.log.min.isr", "transaction.state.log.replication.factor"))
 
 
-def _get(obj: Any, *path: str | int) -> Any:
-    for key in path:
-        if isinstance(obj, dict) and isinstance(key, str):
-            obj = obj.get(key)
-        elif isinstance(obj, list) and isinstance(key, int) and key < len(obj):
-            obj = obj[key]
-        else:
-            return None
-    return obj
-
 
 def _int(value: Any) -> int | None:
     try:
@@ -73,12 +63,12 @@ def _of(docs: Iterable[Document], kind: str) -> list[Document]:
 
 
 def _cluster(doc: Document) -> str | None:
-    value = _get(doc.obj, "metadata", "labels", CLUSTER_LABEL)
+    value = dig(doc.obj, "metadata", "labels", CLUSTER_LABEL)
     return str(value) if value is not None else None
 
 
 def topic_name(doc: Document) -> str:
-    return str(_get(doc.obj, "spec", "topicName") or doc.name)
+    return str(dig(doc.obj, "spec", "topicName") or doc.name)
 
 
 def broker_counts(docs: list[Document]) -> dict[str, int]:
@@ -86,8 +76,8 @@ def broker_counts(docs: list[Document]) -> dict[str, int]:
     counts = {k.name: 0 for k in _of(docs, "Kafka")}
     for pool in _of(docs, "KafkaNodePool"):
         cluster = _cluster(pool)
-        if cluster in counts and "broker" in (_get(pool.obj, "spec", "roles") or []):
-            counts[cluster] += _int(_get(pool.obj, "spec", "replicas")) or 0
+        if cluster in counts and "broker" in (dig(pool.obj, "spec", "roles") or []):
+            counts[cluster] += _int(dig(pool.obj, "spec", "replicas")) or 0
     return counts
 
 
@@ -126,8 +116,8 @@ def node_pools(docs: list[Document]) -> list[str]:
     out = []
     for kafka in _of(docs, "Kafka"):
         roles = {r for p in _of(docs, "KafkaNodePool") if _cluster(p) == kafka.name
-                 and (_int(_get(p.obj, "spec", "replicas")) or 0) > 0
-                 for r in _get(p.obj, "spec", "roles") or []}
+                 and (_int(dig(p.obj, "spec", "replicas")) or 0) > 0
+                 for r in dig(p.obj, "spec", "roles") or []}
         out += [f"{kafka.label}: KafkaNodePool: no node pool with the {role} role"
                 for role in ("controller", "broker") if role not in roles]
     return out
@@ -137,7 +127,7 @@ def kafka_config(docs: list[Document], brokers: dict[str, int]) -> list[str]:
     """Replication factors <= broker count; minimum ISRs <= their replication factor."""
     out = []
     for kafka in _of(docs, "Kafka"):
-        config = _get(kafka.obj, "spec", "kafka", "config") or {}
+        config = dig(kafka.obj, "spec", "kafka", "config") or {}
         value = {k: _int(config.get(k, default)) or 0 for k, default in KAFKA_DEFAULTS.items()}
         count = brokers.get(kafka.name, 0)
         for key in REPLICATION_FACTORS:
@@ -155,7 +145,7 @@ def kafka_version(docs: list[Document], strimzi: str) -> list[str]:
     release = STRIMZI.get(strimzi)
     out = []
     for kafka in _of(docs, "Kafka"):
-        version = _get(kafka.obj, "spec", "kafka", "version")
+        version = dig(kafka.obj, "spec", "kafka", "version")
         if release is None:
             out.append(f"{kafka.label}: spec.kafka.version: the Kafka versions of Strimzi"
                        f" {strimzi} (versions.strimzi) are not known: add them to STRIMZI in"
@@ -176,11 +166,11 @@ def topics(docs: list[Document], brokers: dict[str, int]) -> list[str]:
         if key in seen:
             out.append(f"{topic.label}: spec.topicName: topic {key[1]} is defined twice")
         seen.add(key)
-        replicas = _int(_get(topic.obj, "spec", "replicas"))
+        replicas = _int(dig(topic.obj, "spec", "replicas"))
         count = brokers.get(key[0] or "")
         if replicas is not None and count is not None and replicas > count:
             out.append(f"{topic.label}: spec.replicas: must be <= broker count {count}")
-        isr = _int(_get(topic.obj, "spec", "config", "min.insync.replicas"))
+        isr = _int(dig(topic.obj, "spec", "config", "min.insync.replicas"))
         if isr is not None and replicas is not None and isr > replicas:
             out.append(f"{topic.label}: spec.config.min.insync.replicas: must be <="
                        f" spec.replicas {replicas}")
@@ -194,9 +184,9 @@ def acls(docs: list[Document], user: str) -> list[str]:
         known = {topic_name(t) for t in _of(docs, "KafkaTopic")
                  if _cluster(t) == _cluster(account)}
         covered = set()
-        rules = _get(account.obj, "spec", "authorization", "acls") or []
+        rules = dig(account.obj, "spec", "authorization", "acls") or []
         for i, rule in enumerate(rules):
-            resource = _get(rule, "resource") or {}
+            resource = dig(rule, "resource") or {}
             if resource.get("type") != "topic":
                 continue
             where = f"{account.label}: spec.authorization.acls[{i}].resource"
@@ -220,8 +210,8 @@ def _broker_labels(cluster: str) -> dict[str, str]:
 
 
 def _selects(policy: Document, labels: dict[str, str]) -> bool:
-    wanted = _get(policy.obj, "spec", "podSelector", "matchLabels") or {}
-    expressions = _get(policy.obj, "spec", "podSelector", "matchExpressions")
+    wanted = dig(policy.obj, "spec", "podSelector", "matchLabels") or {}
+    expressions = dig(policy.obj, "spec", "podSelector", "matchExpressions")
     return not expressions and all(labels.get(k) == v for k, v in wanted.items())
 
 
@@ -238,7 +228,7 @@ def network_policy(docs: list[Document]) -> list[str]:
         if not policies:
             out.append(f"{kafka.label}: NetworkPolicy: none selects the Kafka pods"
                        f" ({', '.join(f'{k}={v}' for k, v in _broker_labels(kafka.name).items())})")
-        listeners = _get(kafka.obj, "spec", "kafka", "listeners") or []
+        listeners = dig(kafka.obj, "spec", "kafka", "listeners") or []
         for i, listener in enumerate(listeners):
             where = f"{kafka.label}: spec.kafka.listeners[{i}]"
             peers = _canonical(listener.get("networkPolicyPeers"))
@@ -248,7 +238,7 @@ def network_policy(docs: list[Document]) -> list[str]:
                 continue
             for policy in policies:
                 ours = _canonical(
-                    peer for rule in _get(policy.obj, "spec", "ingress") or []
+                    peer for rule in dig(policy.obj, "spec", "ingress") or []
                     if any(p.get("port") == listener.get("port") for p in rule.get("ports") or [])
                     for peer in rule.get("from") or [])
                 if ours != peers:

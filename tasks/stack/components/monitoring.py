@@ -16,7 +16,7 @@ from typing import Any
 
 from tasks.stack import scrape
 from tasks.stack.components import grafana_dashboards, promql
-from tasks.stack.render import Bundle, Document, Release, manifest_documents, values_file
+from tasks.stack.render import Bundle, Document, Release, at, manifest_documents, values_file
 
 NAME = "monitoring"
 NAMESPACE = "monitoring"
@@ -67,12 +67,6 @@ def render(ctx: Mapping[str, Any]) -> Bundle:
 
 # --- checks ------------------------------------------------------------------------------
 
-def _get(values: Mapping[str, Any], path: str) -> Any:
-    value: Any = values
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value
-
 
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """Every string in ``value`` (keys too) with its dotted path."""
@@ -106,16 +100,16 @@ def _k3s_endpoints(label: str, values: Mapping[str, Any], ctx: Mapping[str, Any]
                 "kubeScheduler": ctx["derived"]["monitoring_server_ips"],
                 "kubeProxy": ctx["derived"]["monitoring_node_ips"]}
     for key, port, https in K3S_COMPONENTS:
-        endpoints = _get(values, f"{key}.endpoints") or []
+        endpoints = at(values, f"{key}.endpoints") or []
         if endpoints != expected[key]:
             out.append(f"{label}: {key}.endpoints: must be the nodes' IPs {expected[key]}")
         for i, address in enumerate(endpoints):
             if not scrape.is_node_ip(str(address)):
                 out.append(f"{label}: {key}.endpoints[{i}]: {address!r} is not an IP pods can"
                            " reach the node on: set hosts[].internal_address in the inventory")
-        if _get(values, f"{key}.service.port") != port:
+        if at(values, f"{key}.service.port") != port:
             out.append(f"{label}: {key}.service.port: K3s serves it on {port}")
-        if bool(_get(values, f"{key}.serviceMonitor.https")) != https:
+        if bool(at(values, f"{key}.serviceMonitor.https")) != https:
             out.append(f"{label}: {key}.serviceMonitor.https: must be {str(https).lower()}")
     return out
 
@@ -123,7 +117,7 @@ def _k3s_endpoints(label: str, values: Mapping[str, Any], ctx: Mapping[str, Any]
 def _kube_prometheus_stack(rel: Release, ctx: Mapping[str, Any]) -> list[str]:
     label = f"{rel.values_source}: Release {rel.name}"
     values, out = rel.values, []
-    spec = _get(values, "prometheus.prometheusSpec") or {}
+    spec = at(values, "prometheus.prometheusSpec") or {}
     retention = str(spec.get("retention", ""))
     if not _PROMETHEUS_DURATION.fullmatch(retention):
         out.append(f"{label}: prometheus.prometheusSpec.retention: {retention!r} is not a"
@@ -132,9 +126,9 @@ def _kube_prometheus_stack(rel: Release, ctx: Mapping[str, Any]) -> list[str]:
         if spec.get(key) is not False:
             out.append(f"{label}: prometheus.prometheusSpec.{key}: must be false (selectors"
                        " open to every namespace)")
-    if _get(values, "kubeEtcd.enabled") is not False:
+    if at(values, "kubeEtcd.enabled") is not False:
         out.append(f"{label}: kubeEtcd.enabled: must be false (K3s on SQLite has no etcd)")
-    admin = _get(values, "grafana.admin") or {}
+    admin = at(values, "grafana.admin") or {}
     for key, expected in GRAFANA_ADMIN_SECRET.items():
         field = "existingSecret" if key == "name" else key
         if admin.get(field) != expected:

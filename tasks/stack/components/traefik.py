@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tasks.stack.render import Bundle, Document, manifest_documents
+from tasks.stack.render import Bundle, Document, at, manifest_documents
 
 NAME = "traefik"
 # The chart K3s v1.33.3+k3s1 bundles (its value names are the ones used).
@@ -31,14 +31,6 @@ def values(doc: Document) -> dict[str, Any]:
     data = yaml.safe_load(text) if isinstance(text, str) else None
     return data if isinstance(data, dict) else {}
 
-
-def _get(data: Mapping[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
 
 
 def checks(bundle: Bundle, ctx: Mapping[str, Any]) -> list[str]:
@@ -72,13 +64,13 @@ def checks(bundle: Bundle, ctx: Mapping[str, Any]) -> list[str]:
                       f" chart K3s {k3s_version} bundles, then add it to VERIFIED_K3S in"
                       " tasks/stack/components/traefik.py")
     for path, want in expected.items():
-        got = _get(vals, path)
+        got = at(vals, path)
         if got != want or type(got) is not type(want):
             errors.append(f"{doc.label}: spec.valuesContent.{path}: must be {want!r},"
                           f" got {got!r}")
     # K3s's own values announce another port: ours must override it with the real one.
-    port = _get(vals, "ports.metrics.port")
-    annotations = _get(vals, "deployment.podAnnotations") or {}
+    port = at(vals, "ports.metrics.port")
+    annotations = at(vals, "deployment.podAnnotations") or {}
     for key, want in (("prometheus.io/scrape", "true"), ("prometheus.io/port", str(port))):
         if port is None or annotations.get(key) != want:
             errors.append(f"{doc.label}: spec.valuesContent.deployment.podAnnotations"
