@@ -74,9 +74,6 @@ class Facts:
     def keys(self) -> set[str]:
         return set(self._raw)
 
-    def merged(self, other: Facts) -> Facts:
-        return Facts({**self._raw, **other._raw})
-
 
 _MARK = "@@stack-fact@@"
 
@@ -116,10 +113,6 @@ def text(raw: Raw) -> str:
 
 def lines(raw: Raw) -> list[str]:
     return [line for line in text(raw).splitlines() if line.strip()]
-
-
-def succeeded(raw: Raw) -> bool:
-    return raw.rc == 0
 
 
 def optional_text(raw: Raw) -> str | None:

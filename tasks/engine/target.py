@@ -26,7 +26,7 @@ from fabric import Config, Connection
 
 from tasks.engine.errors import CommandFailed, ConnectionFailed, UserError
 from tasks.engine.facts import Fact, Facts, batch_script, split_output
-from tasks.engine.shell import cmd, q
+from tasks.engine.shell import cmd
 
 # paramiko logs transport failures with tracebacks from its own thread; we report them
 # as one line instead (see SshTarget._connect), so keep its log quiet.
@@ -58,12 +58,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.rc == 0
-
-    def check(self, what: str) -> Result:
-        """Return self, or raise :class:`CommandFailed` naming ``what``."""
-        if self.rc != 0:
-            raise CommandFailed(what, self.rc, self.stderr or self.stdout)
-        return self
 
 
 class Target(Protocol):
@@ -340,4 +334,4 @@ def _fp(key: paramiko.PKey) -> str:
     return f"{key.get_name()} {key.fingerprint}"
 
 
-__all__ = ["LocalTarget", "Result", "SshSettings", "SshTarget", "Target", "gather", "q"]
+__all__ = ["LocalTarget", "Result", "SshSettings", "SshTarget", "Target", "gather"]

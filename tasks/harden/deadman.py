@@ -75,9 +75,6 @@ DISARM_SCRIPT = (f"systemctl stop {UNIT}.timer >/dev/null 2>&1 || true\n"
                  f"systemctl reset-failed {UNIT}.service {UNIT}.timer >/dev/null 2>&1 || true\n"
                  f"rm -rf {q(BACKUP)}\necho disarmed\n")
 
-STATUS_SCRIPT = (f"if systemctl is-active --quiet {UNIT}.timer; then echo armed;"
-                 f" elif [ -d {BACKUP} ]; then echo backup-only; else echo idle; fi\n")
-
 
 class DeadmanSwitch:
     """The :class:`tasks.engine.converge.Guard` for hosts."""

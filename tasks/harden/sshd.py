@@ -10,7 +10,6 @@ does not know are left out rather than breaking ``sshd -t``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -194,6 +193,3 @@ class Sshd(Step):
     def verify(self, facts: Facts) -> list[str]:
         return [f"sshd -T: {p}" for p in self.problems(facts)] + super().verify(facts)
 
-
-def parse_kex_list(value: str) -> list[str]:
-    return [k for k in re.split(r"[,\s]+", value) if k]
