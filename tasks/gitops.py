@@ -9,9 +9,9 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from tasks.cli import HELP, session, user_errors
+from tasks.repo import REPO_ROOT
 from tasks.stack import gitops, sops
 from tasks.stack.context import context
-from tasks.stack.render import REPO_ROOT
 
 DEFAULT_OUTPUT = ".cache/gitops"
 

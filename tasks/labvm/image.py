@@ -21,8 +21,9 @@ from typing import Any
 
 from tasks.engine.errors import UserError
 from tasks.labvm import tools
-from tasks.labvm.paths import REPO_ROOT, LabPaths
+from tasks.labvm.paths import LabPaths
 from tasks.labvm.recipe import Recipe, recipe_hash
+from tasks.repo import REPO_ROOT
 
 Say = Callable[[str], None]
 BUILD_TOOLS = ("debootstrap", "chroot", "mkfs.ext4", "qemu-img")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.engine.errors import UserError
+from tasks.repo import REPO_ROOT
 
 ENV_VAR = "STACK_LAB_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NAME = "lab1"
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?")
 # Names that are folders of the lab itself, not VMs.

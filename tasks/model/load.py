@@ -13,9 +13,9 @@ import yaml
 from tasks.engine.errors import InventoryError
 from tasks.model.fields import build, json_schema
 from tasks.model.model import Host, Inventory
+from tasks.repo import REPO_ROOT
 
 ENV_VAR = "STACK_INVENTORY"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATH = REPO_ROOT / "inventory.yaml"
 SCHEMA_PATH = REPO_ROOT / "inventory.schema.json"
 

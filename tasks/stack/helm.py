@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from tasks.engine.errors import UserError
-from tasks.stack.render import REPO_ROOT, Document, parse_documents, relative
+from tasks.repo import REPO_ROOT
+from tasks.stack.render import Document, parse_documents, relative
 
 HELM_ENV = "STACK_HELM"
 CACHED = REPO_ROOT / ".cache" / "bin" / "helm"

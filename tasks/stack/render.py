@@ -8,7 +8,7 @@ written from the same bundles. One source of truth, no copies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import yaml
 
 from tasks.engine.errors import UserError
+from tasks.repo import REPO_ROOT
 from tasks.stack.template import render
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO_ROOT / "manifests"
 HELM_VALUES = REPO_ROOT / "helm-values"
 
@@ -84,6 +84,12 @@ class Bundle:
     documents: list[Document] = field(default_factory=list)
     releases: list[Release] = field(default_factory=list)
     host_files: list[HostFile] = field(default_factory=list)
+
+
+def of_kind(docs: Iterable[Document], kind: str, group: str | None = None) -> list[Document]:
+    """The documents of ``kind`` (and API ``group``, when given), in order."""
+    return [d for d in docs if d.kind == kind
+            and (group is None or d.api_version.startswith(f"{group}/"))]
 
 
 def dig(obj: Any, *keys: str | int) -> Any:

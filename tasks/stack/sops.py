@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
+from tasks.repo import REPO_ROOT
 from tasks.stack.render import (
-    REPO_ROOT,
     Document,
     Release,
     parse_documents,

@@ -16,9 +16,10 @@ from platform_ctx import variant
 import tasks.gitops as gitops_task
 from tasks.engine.errors import UserError
 from tasks.model.model import SPEC_AGE_RECIPIENT
+from tasks.repo import REPO_ROOT
 from tasks.stack import gitops, sops
 from tasks.stack.components import cert_manager, flux, k3s, render_all, traefik
-from tasks.stack.render import REPO_ROOT, Bundle, Document, Release
+from tasks.stack.render import Bundle, Document, Release
 
 CTX = variant()
 ROOT = "clusters/vps"

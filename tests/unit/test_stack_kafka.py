@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from tasks.model.model import SPEC_TOPICS
+from tasks.repo import REPO_ROOT
 from tasks.stack.components import kafka
-from tasks.stack.render import REPO_ROOT, Bundle, Document
+from tasks.stack.render import Bundle, Document
 from tests.unit.platform_ctx import ctx_of, inventory
 
 CRD_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "crds"

@@ -24,9 +24,10 @@ import yaml
 from tasks.engine.errors import UserError
 from tasks.model.fields import build
 from tasks.model.model import Inventory, Versions
+from tasks.repo import REPO_ROOT
 from tasks.stack import helm, scrape
 from tasks.stack.components import grafana_dashboards, monitoring, promql
-from tasks.stack.render import REPO_ROOT, Bundle, Document, Release, parse_documents
+from tasks.stack.render import Bundle, Document, Release, parse_documents
 from tests.unit.platform_ctx import ctx_of, inventory
 
 

@@ -21,9 +21,10 @@ from validate_fixtures import SOURCE, edit, find, need_crd_schemas, valid_docume
 from tasks.engine.errors import UserError
 from tasks.model.fields import build
 from tasks.model.model import Inventory
+from tasks.repo import REPO_ROOT
 from tasks.stack import components, helm
 from tasks.stack.context import context
-from tasks.stack.render import REPO_ROOT, Bundle, Document
+from tasks.stack.render import Bundle, Document
 from tasks.stack.validate import run, validate_context
 from tasks.stack.validate.schemas import SchemaStore
 from tasks.validate import validate as validate_task

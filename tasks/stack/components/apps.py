@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from tasks.engine.errors import UserError
+from tasks.repo import REPO_ROOT
 from tasks.stack import helm
 from tasks.stack.components import apps_rules
-from tasks.stack.render import REPO_ROOT, Bundle, manifest_documents, values_file
+from tasks.stack.render import Bundle, manifest_documents, values_file
 from tasks.stack.workloads import APP_KEYS
 
 NAME = "apps"

@@ -12,15 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tasks.stack.render import Document, dig
+from tasks.stack.render import Document, dig, of_kind
 from tasks.stack.workloads import APP_KEYS, app_name
 
 ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 
-
-
-def _of(docs: list[Document], kind: str) -> list[Document]:
-    return [d for d in docs if d.kind == kind]
 
 
 def _pod_labels(deploy: Document) -> dict[str, str]:
@@ -36,13 +32,13 @@ def _env(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def _selected(selector: Mapping[str, str], docs: list[Document]) -> list[Document]:
-    return [d for d in _of(docs, "Deployment") if selector
+    return [d for d in of_kind(docs, "Deployment") if selector
             and all(_pod_labels(d).get(k) == v for k, v in selector.items())]
 
 
 def _replicas(deploy: Document, docs: list[Document]) -> int:
     """Spec replicas, or the minimum of the HPA that owns the count."""
-    for hpa in _of(docs, "HorizontalPodAutoscaler"):
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
         if dig(hpa.obj, "spec", "scaleTargetRef", "name") == deploy.name:
             return int(dig(hpa.obj, "spec", "minReplicas") or 1)
     return int(dig(deploy.obj, "spec", "replicas") or 1)
@@ -67,7 +63,7 @@ def _group_allowed(group: str, acls: list[dict[str, Any]]) -> bool:
 def inventory_apps(docs: list[Document], ctx: Mapping[str, Any]) -> list[str]:
     """Each inventory app runs its image and replicas, with Kafka settings that work."""
     out = []
-    deployments = {d.name: d for d in _of(docs, "Deployment")}
+    deployments = {d.name: d for d in of_kind(docs, "Deployment")}
     derived = ctx["derived"]
     for key in APP_KEYS:
         app = ctx["apps"][key]
@@ -105,7 +101,7 @@ def _ports(deploy: Document) -> list[dict[str, Any]]:
 def services(docs: list[Document]) -> list[str]:
     """A Service selects pods and targets a port they declare."""
     out = []
-    for svc in _of(docs, "Service"):
+    for svc in of_kind(docs, "Service"):
         selector = dig(svc.obj, "spec", "selector") or {}
         pods = _selected(selector, docs)
         if not pods:
@@ -124,9 +120,9 @@ def services(docs: list[Document]) -> list[str]:
 def ingresses(docs: list[Document], ctx: Mapping[str, Any]) -> list[str]:
     """Backends exist; every host has TLS from the inventory's issuer."""
     out = []
-    svcs = {s.name: s for s in _of(docs, "Service")}
+    svcs = {s.name: s for s in of_kind(docs, "Service")}
     issuer = ctx["certs"]["issuer"]
-    for ing in _of(docs, "Ingress"):
+    for ing in of_kind(docs, "Ingress"):
         got = (dig(ing.obj, "metadata", "annotations") or {}).get(ISSUER_ANNOTATION)
         if got != issuer:
             out.append(f"{ing.label}: metadata.annotations.{ISSUER_ANNOTATION}: must be"
@@ -155,8 +151,8 @@ def ingresses(docs: list[Document], ctx: Mapping[str, Any]) -> list[str]:
 def autoscalers(docs: list[Document]) -> list[str]:
     """An HPA scales an existing Deployment whose containers request CPU."""
     out = []
-    deployments = {d.name: d for d in _of(docs, "Deployment")}
-    for hpa in _of(docs, "HorizontalPodAutoscaler"):
+    deployments = {d.name: d for d in of_kind(docs, "Deployment")}
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
         target = deployments.get(str(dig(hpa.obj, "spec", "scaleTargetRef", "name")))
         if target is None:
             out.append(f"{hpa.label}: spec.scaleTargetRef.name: no Deployment"
@@ -178,7 +174,7 @@ def autoscalers(docs: list[Document]) -> list[str]:
 def disruption_budgets(docs: list[Document]) -> list[str]:
     """A PDB covers pods and leaves room for one eviction (else drains hang)."""
     out = []
-    for pdb in _of(docs, "PodDisruptionBudget"):
+    for pdb in of_kind(docs, "PodDisruptionBudget"):
         pods = _selected(dig(pdb.obj, "spec", "selector", "matchLabels") or {}, docs)
         if not pods:
             out.append(f"{pdb.label}: spec.selector: selects no Deployment's pods")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.stack.render import Document, dig
+from tasks.stack.render import Document, dig, of_kind
 
 CLUSTER_LABEL = "strimzi.io/cluster"
 GROUP = "kafka.strimzi.io"
@@ -59,7 +59,7 @@ def _int(value: Any) -> int | None:
 
 def _of(docs: Iterable[Document], kind: str) -> list[Document]:
     """The Strimzi objects of one kind."""
-    return [d for d in docs if d.kind == kind and d.api_version.startswith(f"{GROUP}/")]
+    return of_kind(docs, kind, GROUP)
 
 
 def _cluster(doc: Document) -> str | None:

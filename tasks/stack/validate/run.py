@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tasks.engine.errors import UserError
+from tasks.repo import REPO_ROOT
 from tasks.stack import components, helm
-from tasks.stack.render import REPO_ROOT, Bundle, Document, Release
+from tasks.stack.render import Bundle, Document, Release
 from tasks.stack.validate import apiserver, layout, objects, policy
 from tasks.stack.validate.messages import describe, field_path
 from tasks.stack.validate.schemas import SchemaStore

@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unus
 from referencing import Registry, Resource
 
 from tasks.engine.errors import UserError
-from tasks.stack.render import REPO_ROOT
+from tasks.repo import REPO_ROOT
 
 KUBERNETES = "1.33"
 ENV = "STACK_CRD_SCHEMAS"
