@@ -24,26 +24,29 @@ from tasks.harden.updates import UpdatePolicy, Updates
 from tasks.model.model import Host, Inventory
 
 
-def _is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-        return True
-    except ValueError:
-        return False
+def node_networks(inv: Inventory) -> tuple[str, ...]:
+    """Each node's own address as a one-host network: its internal address when set,
+    else its SSH address when that is an IP (a DNS name cannot go into a UFW rule)."""
+    out = []
+    for host in inv.hosts:
+        try:
+            ip = ipaddress.ip_address(host.internal_address or host.address)
+        except ValueError:
+            continue
+        if not ip.is_loopback:
+            out.append(str(ipaddress.ip_network(ip)))
+    return tuple(dict.fromkeys(out))
 
 
 def firewall_policy(inv: Inventory, live_ssh_port: int) -> FirewallPolicy:
     h = inv.host
-    nodes = tuple(f"{a}/{32 if ':' not in a else 128}" for a in
-                  (x.address for x in inv.hosts) if _is_ip(a) and not ipaddress.ip_address(a)
-                  .is_loopback)
     return FirewallPolicy(
         ssh_port=h.ssh.port,
         live_ssh_ports=(live_ssh_port,) if live_ssh_port else (),
         open_tcp=tuple(h.firewall.open_tcp),
         api_port=h.firewall.api_port,
         operators=tuple(inv.operators),
-        nodes=nodes,
+        nodes=node_networks(inv),
         cluster_cidrs=(inv.k3s.pod_cidr, inv.k3s.service_cidr),
         rate_limit_ssh=h.ssh.rate_limit,
     )

@@ -340,3 +340,22 @@ def test_preflight_refuses_strangers_and_unsupported_systems() -> None:
     centos = facts(o=(OS_RELEASE, 'ID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS 7"\n'))
     with pytest.raises(UserError, match=r"runs CentOS 7: host\.harden supports Debian 12"):
         preflight.Preflight("h", "203.0.113.10", ["203.0.113.0/24"]).plan(centos)
+
+
+def test_api_port_nodes_use_internal_addresses_and_skip_names() -> None:
+    from tasks.harden import firewall_policy, node_networks
+    from tasks.model.fields import build
+    from tasks.model.model import Inventory
+
+    host = {"user": "admin", "key_file": "k"}
+    inv, errors = build(Inventory, {
+        "domain": "example.com", "acme_email": "ops@example.com", "operators": ["198.51.100.7/32"],
+        "hosts": [{**host, "name": "a", "address": "203.0.113.20"},
+                  {**host, "name": "b", "address": "vps-b.example.com", "role": "agent",
+                   "internal_address": "10.0.0.12"},
+                  {**host, "name": "c", "address": "node-c.example.com", "role": "agent"},
+                  {**host, "name": "lab", "address": "127.0.0.1", "role": "agent"}]})
+    assert errors == []
+    assert node_networks(inv) == ("203.0.113.20/32", "10.0.0.12/32")
+    rules = firewall_policy(inv, 22).rules()
+    assert "allow from 10.0.0.12 to any port 6443 proto tcp" in rules
