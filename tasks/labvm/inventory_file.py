@@ -19,6 +19,8 @@ DOMAIN = "lab.internal"
 ACME_EMAIL = "ops@lab.internal"
 # qemu user networking: the guest sees this machine (the operator) as 10.0.2.2.
 OPERATORS = ["10.0.2.2/32"]
+# ...and the guest's own address there (qemu's DHCP): the node's InternalIP in K3s.
+GUEST_ADDRESS = "10.0.2.15"
 USER = "admin"
 APPS: dict[str, dict[str, Any]] = {
     "api_gateway": {"image": "ghcr.io/team-mercurious/api-gateway:1.0.0", "replicas": 2},
@@ -61,7 +63,8 @@ def inventory_data(hosts: list[LabHost], *, in_vm_dir: bool = False) -> dict[str
         "acme_email": ACME_EMAIL,
         "operators": list(OPERATORS),
         "hosts": [
-            {"name": h.name, "address": HOST, "port": h.port, "user": USER,
+            {"name": h.name, "address": HOST, "internal_address": GUEST_ADDRESS,
+             "port": h.port, "user": USER,
              "key_file": "id_ed25519" if in_vm_dir else f"{h.name}/id_ed25519",
              "role": "server"}
             for h in hosts

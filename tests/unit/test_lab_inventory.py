@@ -83,3 +83,17 @@ def test_no_vms_left_removes_the_files(tmp_path: Path,
 def test_host_pattern() -> None:
     assert inventory_file.host_pattern(2222) == "[127.0.0.1]:2222"
     assert inventory_file.host_pattern(22) == "127.0.0.1"
+
+
+def test_lab_inventory_renders_a_valid_stack() -> None:
+    """The stack validates for the lab too: the node's in-cluster IP is qemu's guest IP."""
+    from tasks.model.fields import build
+    from tasks.model.model import Inventory
+    from tasks.stack.context import context
+    from tasks.stack.validate import validate_context
+
+    inv, errors = build(Inventory, inventory_file.inventory_data([LabHost("lab1", 2222, [])]))
+    assert errors == []
+    assert inv.hosts[0].internal_address == "10.0.2.15"
+    report = validate_context(context(inv))
+    assert not [p for p in report.problems if "internal_address" in p], report.problems
