@@ -25,7 +25,7 @@ def render(c: Context, inventory: str | None = None, output: str = DEFAULT_OUTPU
            sops_config: bool = False) -> None:
     """Write the GitOps layout (gitops.path, .sops.yaml) from the rendered stack."""
     with user_errors():
-        s = session(inventory)
+        s = session(inventory, offline=True)
         ctx = context(s.inventory.data)
         out = Path(output)
         out = out if out.is_absolute() else REPO_ROOT / out

@@ -324,3 +324,25 @@ def test_generated_flux_objects_match_their_crd_schemas() -> None:
         jsonschema.validate(doc.obj, schema)
         checked.add(doc.kind)
     assert checked == {"HelmRelease", "HelmRepository", "Kustomization", "GitRepository"}
+
+
+def test_gitops_render_works_offline_without_key_files(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(yaml.safe_dump({
+        "domain": "example.com", "acme_email": "ops@example.com",
+        "operators": ["203.0.113.10/32"],
+        "hosts": [{"name": "vps1", "address": "203.0.113.20", "user": "admin",
+                   "key_file": "/nonexistent/id_ed25519"}],
+        "apps": {k: {"image": f"ghcr.io/team-mercurious/{k.replace('_', '-')}:1.0.0"}
+                 for k in ("api_gateway", "api_generation", "api_enrichment")}}))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "invoke", "gitops.render", "-i", str(inv),
+                           "--output", str(out)], cwd=REPO_ROOT, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "clusters" / "vps").is_dir()
