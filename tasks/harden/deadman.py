@@ -15,7 +15,7 @@ import time
 
 from tasks.engine.errors import ConnectionFailed, UserError
 from tasks.engine.shell import q, write_file
-from tasks.engine.target import SshTarget
+from tasks.engine.target import LOCK, SshTarget
 
 STATE_DIR = "/var/lib/stack-deadman"
 BACKUP = f"{STATE_DIR}/backup"
@@ -26,6 +26,9 @@ RESTORE_SCRIPT = f"""#!/bin/sh
 # Written by k3s-vps-platform (inv host.harden): restores SSH/firewall access settings.
 B={BACKUP}
 [ -d "$B" ] || exit 0
+# Hold the lock runs take, so a run started now waits until access is fully restored;
+# a run that still holds it (stuck) delays the restore by a minute at most.
+if command -v flock >/dev/null 2>&1; then exec 9>{LOCK}; flock -w 60 9 || true; fi
 logger -t {UNIT} "no confirmation received: restoring SSH, UFW and fail2ban settings"
 if [ -d "$B/ssh" ]; then rm -rf /etc/ssh && cp -a "$B/ssh" /etc/ssh; fi
 if command -v ufw >/dev/null 2>&1; then
