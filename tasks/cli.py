@@ -14,7 +14,7 @@ from invoke.exceptions import Exit
 
 from tasks.engine.errors import UserError
 from tasks.engine.report import Reporter, Summary
-from tasks.engine.target import SshSettings, SshTarget
+from tasks.engine.target import SshSettings, SshTarget, scrub_environment
 from tasks.model import Loaded, choose_path, load
 from tasks.model.model import Host
 
@@ -60,11 +60,13 @@ class Session:
         return list(self.inventory.data.hosts)
 
     def ssh_settings(self, host: Host) -> SshSettings:
+        first, *others = host.connect_ports(self.inventory.data.host.ssh.port)
         return SshSettings(
-            address=host.address, port=host.port, user=host.user,
+            address=host.address, port=first, user=host.user,
             key_file=self.inventory.key_file(host), known_hosts=self.inventory.known_hosts,
             trust_new_host_key=self.trust_new_host_key,
             connect_timeout=float(self.inventory.data.host.ssh.connect_timeout),
+            fallback_ports=tuple(others), record_host_keys=not self.check,
         )
 
     def target(self, host: Host) -> SshTarget:
@@ -84,6 +86,7 @@ def session(inventory: str | None = None, *, check: bool = False, verbose: bool 
 
     ``offline`` tasks never connect, so the hosts' SSH key files need not exist.
     """
+    scrub_environment()  # no child process may inherit the sudo password
     loaded = load(choose_path(inventory), require_key_files=not offline)
     s = Session(loaded, check=check, verbose=verbose, only_host=host,
                 trust_new_host_key=trust_new_host_key, reporter=Reporter(verbose=verbose))

@@ -19,10 +19,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Raw:
-    """What a fact's command printed on stdout, and its exit code."""
+    """What a fact's command printed on stdout, its exit code, and (a capped) stderr."""
 
     stdout: str
     rc: int
+    stderr: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +40,7 @@ class Fact(Generic[T]):
 
 
 class FactError(Exception):
-    """A fact's output could not be understood."""
+    """A fact's output could not be understood (the message names the fact)."""
 
 
 class Facts:
@@ -66,8 +67,12 @@ class Facts:
                 raise KeyError(f"fact {fact.key} was not gathered") from None
             try:
                 self._parsed[fact.key] = fact.parse(raw)
-            except (ValueError, IndexError) as exc:
-                raise FactError(f"cannot read fact {fact.key}: {exc}") from exc
+            except Exception as exc:  # any parser bug or odd output: one line, no traceback
+                why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else (
+                    type(exc).__name__)
+                err = raw.stderr.strip().splitlines()[-1][:200] if raw.stderr.strip() else ""
+                raise FactError(f"cannot read fact {fact.key} (exit {raw.rc}): {why}"
+                                + (f"; stderr: {err}" if err else "")) from exc
         value: T = self._parsed[fact.key]
         return value
 
@@ -76,21 +81,26 @@ class Facts:
 
 
 _MARK = "@@stack-fact@@"
+STDERR_CAP = 2000  # bytes of each fact's stderr kept (the tail says why it failed)
 
 
 def batch_script(facts: Iterable[Fact[Any]], token: str | None = None) -> tuple[str, str]:
     """One script printing every fact's output between markers; returns (script, token).
 
-    Each command runs in a subshell with stdin from /dev/null and stderr discarded; its
-    exit code is recorded, so one failing fact never hides the others.
+    Each command runs in a subshell with stdin from /dev/null; its exit code and the end
+    of its stderr are recorded, so one failing fact never hides the others and a fact
+    that fails says why.
     """
     token = token or secrets.token_hex(8)
-    lines = []
+    lines = ['__e=$(mktemp 2>/dev/null) || __e=/dev/null',
+             'trap \'[ "$__e" = /dev/null ] || rm -f "$__e"\' EXIT']
     for fact in facts:
         begin = f"{_MARK}{token}@@begin@@{fact.key}"
         lines.append(f"printf '%s\\n' '{begin}'")
-        lines.append(f"( {fact.command}\n) </dev/null 2>/dev/null; __rc=$?")
+        lines.append(f'( {fact.command}\n) </dev/null 2>"$__e"; __rc=$?')
         lines.append(f"printf '\\n%s%s\\n' '{_MARK}{token}@@end@@' \"$__rc\"")
+        lines.append(f'tail -c {STDERR_CAP} "$__e" 2>/dev/null; : >"$__e" 2>/dev/null')
+        lines.append(f"printf '\\n%s\\n' '{_MARK}{token}@@stderr-end@@'")
     return "\n".join(lines) + "\n", token
 
 
@@ -98,10 +108,11 @@ def split_output(stdout: str, token: str) -> dict[str, Raw]:
     """Inverse of :func:`batch_script`: ``{fact key: Raw}``."""
     pattern = re.compile(
         re.escape(f"{_MARK}{token}@@begin@@") + r"(?P<key>[^\n]*)\n(?P<out>.*?)\n"
-        + re.escape(f"{_MARK}{token}@@end@@") + r"(?P<rc>\d+)\n",
+        + re.escape(f"{_MARK}{token}@@end@@") + r"(?P<rc>\d+)\n(?P<err>.*?)\n"
+        + re.escape(f"{_MARK}{token}@@stderr-end@@") + r"\n",
         re.S,
     )
-    return {m["key"]: Raw(m["out"], int(m["rc"])) for m in pattern.finditer(stdout)}
+    return {m["key"]: Raw(m["out"], int(m["rc"]), m["err"]) for m in pattern.finditer(stdout)}
 
 
 # Small parsers shared by many facts ---------------------------------------------------

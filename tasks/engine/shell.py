@@ -15,6 +15,10 @@ from os import PathLike
 
 Arg = str | int | PathLike[str]
 
+#: Lines a script prints on stderr with this prefix report progress: the targets pass them
+#: to the live display and drop them from the error text.
+PROGRESS = "@@stack-progress@@ "
+
 
 def q(arg: Arg) -> str:
     """Quote one argument for a POSIX shell."""
@@ -54,3 +58,8 @@ def script(lines: Iterable[str]) -> str:
     """Join shell fragments into one script that stops at the first failure."""
     body = "\n".join(line.rstrip("\n") for line in lines if line)
     return "set -eu\n" + body + "\n"
+
+
+def progress(text: str) -> str:
+    """A script line telling the operator what the script is doing now (shown live)."""
+    return f"printf '%s\\n' {q(PROGRESS + text)} >&2\n"

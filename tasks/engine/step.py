@@ -24,8 +24,10 @@ class Change:
 
 
 class Step(ABC):
-    """A unit of convergence. Subclasses set ``name`` and implement facts/plan."""
+    """A unit of convergence. Subclasses set ``id`` and ``name``, implement facts/plan."""
 
+    #: Stable identity (outcomes and hooks find a step by it); ``name`` is for display.
+    id: str = "step"
     name: str = "step"
     #: Changes to SSH access or the firewall: run them under the dead-man switch.
     guarded: bool = False

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ from fabric import Config, Connection
 
 from tasks.engine.errors import CommandFailed, ConnectionFailed, UserError
 from tasks.engine.facts import Fact, Facts, batch_script, split_output
-from tasks.engine.shell import cmd
+from tasks.engine.shell import PROGRESS, cmd
 
 # paramiko logs transport failures with tracebacks from its own thread; we report them
 # as one line instead (see SshTarget._connect), so keep its log quiet.
@@ -37,16 +37,20 @@ SUDO_PASSWORD_ENV = "STACK_SUDO_PASSWORD"  # noqa: S105 - the variable name, not
 
 LOCK = "/run/stack.lock"
 LOCK_WAIT = 900
-# Runs as root: save the script from stdin to a private file, run it with stdin closed,
-# one at a time per host: a run killed locally can leave its script running on the host,
-# and a re-run must wait for it rather than race it (exit 75 if it does not end).
+# Runs as root, given the path of the script the login user saved (mode 0600): copy it to a
+# private root-owned file, run it with stdin closed, one at a time per host: a run killed
+# locally can leave its script running on the host, and a re-run must wait for it rather
+# than race it (exit 75 if it does not end).
 _RUNNER = (
     'umask 077; f=$(mktemp /run/stack-script.XXXXXX) || exit 125; '
-    'trap \'rm -f "$f"\' EXIT; cat >"$f"; '
+    'trap \'rm -f "$f"\' EXIT; cat "$1" >"$f" || exit 125; rm -f "$1"; '
     'if command -v flock >/dev/null 2>&1; then exec 9>' + LOCK + '; '
     'flock -w ' + str(LOCK_WAIT) + ' 9 || { echo "another run still holds ' + LOCK
     + ' on this host" >&2; exit 75; }; fi; sh "$f" </dev/null'
 )
+_SUDO_PROMPT = "@@stack-sudo-prompt@@"
+
+OnOutput = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,21 @@ class Result:
 class Target(Protocol):
     """Anything steps can run on: a host over SSH, or this machine."""
 
-    name: str
-    round_trips: int
+    @property
+    def name(self) -> str: ...
 
-    def run(self, script: str, *, timeout: float | None = None) -> Result:
-        """Run ``script`` (as root on hosts) and return its result; never raises on rc."""
+    @property
+    def round_trips(self) -> int:
+        """Scripts run so far (SSH round trips on a host)."""
+        ...
+
+    def run(self, script: str, *, timeout: float | None = None,
+            on_output: OnOutput | None = None) -> Result:
+        """Run ``script`` (as root on hosts) and return its result; never raises on rc.
+
+        ``on_output`` receives each line of output as it arrives (progress lines without
+        their marker), for a live progress display.
+        """
         ...
 
 
@@ -86,6 +100,48 @@ def gather(target: Target, facts: Iterable[Fact[Any]]) -> Facts:
     return Facts(raw)
 
 
+class _Lines:
+    """Splits a stream into lines as bytes arrive; progress lines go to the callback only."""
+
+    def __init__(self, on_output: OnOutput | None, *, stderr: bool) -> None:
+        self.on_output, self.stderr = on_output, stderr
+        self.kept = bytearray()
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        *complete, self._pending = self._pending.split(b"\n")
+        for raw in complete:
+            self._line(raw)
+
+    def close(self) -> None:
+        if self._pending:
+            self._line(self._pending, newline=False)
+            self._pending = b""
+
+    def _line(self, raw: bytes, newline: bool = True) -> None:
+        line = raw.decode(errors="replace")
+        if self.stderr and line.startswith(PROGRESS):
+            if self.on_output:
+                self.on_output(line.removeprefix(PROGRESS))
+            return
+        if self.stderr and _SUDO_PROMPT in line:
+            line = line.replace(_SUDO_PROMPT, "")
+            if not line:
+                return
+            raw = line.encode()
+        self.kept += raw + (b"\n" if newline else b"")
+        if self.on_output and line.strip():
+            self.on_output(line.rsplit("\r", 1)[-1])
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for local child processes: ours without the sudo password."""
+    env = {k: v for k, v in os.environ.items() if k != SUDO_PASSWORD_ENV}
+    env.update(extra or {})
+    return env
+
+
 # Local ---------------------------------------------------------------------------------
 
 @dataclass
@@ -96,26 +152,50 @@ class LocalTarget:
     env: dict[str, str] = field(default_factory=dict)
     round_trips: int = 0
 
-    def run(self, script: str, *, timeout: float | None = None) -> Result:
+    def run(self, script: str, *, timeout: float | None = None,
+            on_output: OnOutput | None = None) -> Result:
         self.round_trips += 1
         with tempfile.NamedTemporaryFile("w", prefix="stack-", suffix=".sh") as f:
             f.write(script)
             f.flush()
-            try:
-                proc = subprocess.run(
-                    ["sh", f.name], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                    timeout=timeout, env={**os.environ, **self.env}, check=False,
-                )
-            except subprocess.TimeoutExpired:
-                return Result("", f"timed out after {timeout:.0f}s", 124)
-        return Result(proc.stdout, proc.stderr, proc.returncode)
+            proc = subprocess.Popen(["sh", f.name], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=child_environment(self.env))
+            out, err = _Lines(on_output, stderr=False), _Lines(on_output, stderr=True)
+            assert proc.stdout is not None and proc.stderr is not None
+            streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+            deadline = time.monotonic() + timeout if timeout else None
+            while streams:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select(list(streams), [], [], wait)
+                if not ready:
+                    proc.kill()
+                    proc.wait()
+                    return Result(out.kept.decode(errors="replace"),
+                                  f"timed out after {timeout:.0f}s", 124)
+                for fd in ready:
+                    data = os.read(fd, 65536)
+                    if data:
+                        streams[fd].feed(data)
+                    else:
+                        streams.pop(fd).close()
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        return Result(out.kept.decode(errors="replace"), err.kept.decode(errors="replace"),
+                      proc.returncode)
 
 
 # SSH -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SshSettings:
-    """How to reach one host; built from an inventory host entry."""
+    """How to reach one host; built from an inventory host entry.
+
+    ``fallback_ports`` are tried, in order, when nothing answers on ``port`` (sshd being
+    moved to another port, or moved back). ``record_host_keys`` is off in plan mode:
+    a host key trusted with ``trust_new_host_key`` is then used but not written down.
+    """
 
     address: str
     port: int
@@ -125,46 +205,89 @@ class SshSettings:
     trust_new_host_key: bool = False
     connect_timeout: float = 10.0
     command_timeout: float = 1800.0
+    fallback_ports: tuple[int, ...] = ()
+    record_host_keys: bool = True
 
     @property
     def label(self) -> str:
         return f"{self.user}@{self.address}:{self.port}"
 
+    def on_port(self, port: int) -> SshSettings:
+        """The same host reached on another port (the others become fallbacks)."""
+        others = tuple(p for p in (self.port, *self.fallback_ports) if p != port)
+        return replace(self, port=port, fallback_ports=others)
+
+
+_env_sudo_password: str | None = None
+
+
+def scrub_environment() -> None:
+    """Take ``$STACK_SUDO_PASSWORD`` out of this process's environment, keeping the value.
+
+    Called once at start-up: no child process (helm, kubectl, ssh, scripts) can inherit it.
+    """
+    global _env_sudo_password
+    value = os.environ.pop(SUDO_PASSWORD_ENV, None)
+    if value:
+        _env_sudo_password = value
+
 
 def sudo_password_from_env_or_prompt(host: str) -> str:
     """The sudo password: ``$STACK_SUDO_PASSWORD``, else a prompt when interactive."""
-    value = os.environ.get(SUDO_PASSWORD_ENV)
-    if value:
-        return value
+    scrub_environment()
+    if _env_sudo_password:
+        return _env_sudo_password
     if not sys.stdin.isatty():
         raise UserError(f"{host}: sudo needs a password: set {SUDO_PASSWORD_ENV} or run in a"
                         " terminal to be prompted (or allow passwordless sudo for this user)")
     return getpass.getpass(f"sudo password for {host}: ")
 
 
-class _RecordingPolicy(paramiko.MissingHostKeyPolicy):
-    """Refuse unknown host keys (remembering them for the message), or trust them once."""
+def host_entry(address: str, port: int) -> str:
+    """How known_hosts names ``address:port``."""
+    return address if port == 22 else f"[{address}]:{port}"
 
-    def __init__(self, trust: bool, known_hosts: Path) -> None:
-        self.trust = trust
-        self.known_hosts = known_hosts
+
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Decide about a key known_hosts does not list for this address and port.
+
+    Accepted: a key known_hosts already lists for the same address on another of this
+    host's ports (sshd moved; the same server); a new key only with ``trust``. Accepted
+    keys are appended to known_hosts (never rewriting the file) unless ``record`` is off.
+    Anything else is refused, and remembered for the message.
+    """
+
+    def __init__(self, settings: SshSettings) -> None:
+        self.settings = settings
         self.seen: paramiko.PKey | None = None
+        self.recorded: str | None = None
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
                          key: paramiko.PKey) -> None:
+        s = self.settings
         self.seen = key
-        if not self.trust:
+        known = client.get_host_keys()
+        same_server = any(
+            (entry := known.lookup(host_entry(s.address, p))) is not None
+            and entry.get(key.get_name()) == key
+            for p in (s.port, *s.fallback_ports))
+        if not (same_server or s.trust_new_host_key):
             raise paramiko.SSHException("unknown host key")
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-        client.save_host_keys(str(self.known_hosts))
+        known.add(hostname, key.get_name(), key)
+        if s.record_host_keys:
+            s.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            with s.known_hosts.open("a") as f:
+                f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+            self.recorded = hostname
 
 
 class SshTarget:
     """A host reached over SSH (Fabric connection, paramiko channels).
 
-    Scripts run as root: directly when the login user is root, else through sudo,
-    passwordless or with a password fed on stdin (never in argv).
+    Scripts run as root: directly when the login user is root, else through sudo. The
+    script travels on stdin and is saved by the login user into a private file; root runs
+    it from a copy, with stdin closed. A sudo password is sent after the script, so only
+    sudo can ever read it: when sudo does not ask (NOPASSWD for sh), nobody reads it.
     """
 
     def __init__(self, name: str, settings: SshSettings,
@@ -175,6 +298,8 @@ class SshTarget:
         #: Our address and the server's SSH port as the host sees them ($SSH_CONNECTION).
         self.client_address = ""
         self.server_port = 0
+        #: Set when the connection had to use a fallback port: a line for the operator.
+        self.port_note = ""
         self._sudo_password_source = sudo_password
         self._sudo_password: str | None = None
         self._sudo: list[str] | None = None
@@ -183,6 +308,25 @@ class SshTarget:
     # connection ------------------------------------------------------------------------
     def _connect(self) -> Connection:
         s = self.settings
+        tried: list[str] = []
+        for port in (s.port, *s.fallback_ports):
+            try:
+                conn = self._connect_on(replace(s, port=port, fallback_ports=tuple(
+                    p for p in (s.port, *s.fallback_ports) if p != port)))
+            except _NoAnswer as exc:
+                tried.append(f"port {port}: {exc}")
+                continue
+            if port != s.port:
+                self.port_note = (f"nothing answers on port {s.port}; connected on port"
+                                  f" {port}")
+                self.settings = s.on_port(port)
+            return conn
+        where = f"{self.name} ({s.label})"
+        if len(tried) == 1:
+            raise ConnectionFailed(f"{where}: {tried[0].split(': ', 1)[1]}")
+        raise ConnectionFailed(f"{where}: cannot connect on any SSH port ({'; '.join(tried)})")
+
+    def _connect_on(self, s: SshSettings) -> Connection:
         conn = Connection(
             s.address, user=s.user, port=s.port, connect_timeout=int(s.connect_timeout),
             config=Config(overrides={"load_ssh_configs": False}),
@@ -193,8 +337,12 @@ class SshTarget:
         )
         client = paramiko.SSHClient()
         if s.known_hosts.exists():
-            client.load_host_keys(str(s.known_hosts))
-        policy = _RecordingPolicy(s.trust_new_host_key, s.known_hosts)
+            try:
+                client.load_host_keys(str(s.known_hosts))
+            except (OSError, UnicodeError, paramiko.SSHException, ValueError) as exc:
+                raise ConnectionFailed(f"{s.known_hosts}: not a usable known_hosts file"
+                                       f" ({type(exc).__name__}); fix or remove it") from None
+        policy = _HostKeyPolicy(s)
         client.set_missing_host_key_policy(policy)
         conn.client = client
         where = f"{self.name} ({s.label})"
@@ -221,17 +369,17 @@ class SshTarget:
                     " provider's console, then re-run with --trust-new-host-key to record it"
                     f" in {s.known_hosts}") from None
             if "banner" in str(exc) or "No existing session" in str(exc):
-                raise ConnectionFailed(
-                    f"{where}: cannot connect: no SSH handshake within"
-                    f" {s.connect_timeout:.0f}s (not an SSH port, or the host drops us:"
-                    " firewall, fail2ban, MaxStartups)") from None
+                raise _NoAnswer(
+                    f"cannot connect: no SSH handshake within {s.connect_timeout:.0f}s (not an"
+                    " SSH port, or the host drops us: firewall, fail2ban, MaxStartups)"
+                ) from None
             raise ConnectionFailed(f"{where}: SSH failed: {exc}") from None
         except (OSError, EOFError) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else (
                 getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
-            raise ConnectionFailed(
-                f"{where}: cannot connect: {reason} (after {s.connect_timeout:.0f}s"
-                " timeout); check hosts[].address/port and that SSH is reachable") from None
+            raise _NoAnswer(
+                f"cannot connect: {reason} (after {s.connect_timeout:.0f}s timeout); check"
+                " hosts[].address/port and that SSH is reachable") from None
         return conn
 
     def open(self) -> None:
@@ -245,7 +393,7 @@ class SshTarget:
         result = self._exec(probe, b"")
         first, _, rest = result.stdout.partition("\n")
         fields = first.split()
-        if len(fields) == 4:
+        if len(fields) == 4 and fields[3].isdigit():
             self.client_address, self.server_port = fields[0], int(fields[3])
         if self.settings.user == "root":
             self._sudo = []
@@ -253,7 +401,7 @@ class SshTarget:
             self._sudo = ["sudo", "-n", "--"]
         else:
             self._sudo_password = self._sudo_password_source(self.name)
-            self._sudo = ["sudo", "-k", "-S", "-p", "", "--"]
+            self._sudo = ["sudo", "-k", "-S", "-p", _SUDO_PROMPT, "--"]
             check = self._exec(cmd(*self._sudo, "true"), (self._sudo_password + "\n").encode())
             if check.rc != 0:
                 raise UserError(f"{self.name}: sudo refused the password for user"
@@ -272,21 +420,39 @@ class SshTarget:
         self.close()
 
     # running ---------------------------------------------------------------------------
-    def run(self, script: str, *, timeout: float | None = None) -> Result:
+    def run(self, script: str, *, timeout: float | None = None,
+            on_output: OnOutput | None = None) -> Result:
         self.open()
         assert self._sudo is not None
-        stdin = script.encode()
+        body = script.encode()
+        # As the login user: save exactly len(body) bytes of stdin (head -c never reads
+        # past them) into a 0600 file; root runs that. Whatever follows on stdin (the sudo
+        # password) is left for sudo alone.
+        command = (
+            "umask 077; u=$(mktemp \"${TMPDIR:-/tmp}/stack-upload.XXXXXX\") || exit 125; "
+            f"head -c {len(body)} >\"$u\" || {{ rm -f \"$u\"; exit 125; }}; "
+            f"{cmd(*self._sudo, 'sh', '-c', _RUNNER, 'stack-runner')} \"$u\"; "
+            "rc=$?; rm -f \"$u\"; exit $rc")
+        stdin = body
         if self._sudo_password is not None:
-            stdin = (self._sudo_password + "\n").encode() + stdin
-        command = cmd(*self._sudo, "sh", "-c", _RUNNER)
-        return self._exec(command, stdin, timeout or self.settings.command_timeout)
+            stdin += (self._sudo_password + "\n").encode()
+        return self._exec(command, stdin, timeout or self.settings.command_timeout, on_output)
 
-    def run_on_fresh_connection(self, script: str) -> Result:
-        """Open a brand-new SSH connection, run ``script`` as root, close it.
+    def reconnect(self, port: int | None = None) -> SshTarget:
+        """A new, unopened target for the same host, on ``port`` (default: the port of this
+        connection) and no other, with the sudo password already known."""
+        settings = replace(self.settings if port is None else self.settings.on_port(port),
+                           fallback_ports=())
+        known = self._sudo_password
+        return SshTarget(self.name, settings,
+                         (lambda _h: known) if known is not None else self._sudo_password_source)
+
+    def run_on_fresh_connection(self, script: str, *, port: int | None = None) -> Result:
+        """Open a brand-new SSH connection (on ``port``, default ours), run ``script``.
 
         Proves that a *new* login still works after access-related changes.
         """
-        fresh = SshTarget(self.name, self.settings, lambda _h: self._sudo_password or "")
+        fresh = self.reconnect(port)
         try:
             fresh.open()
             return fresh.run(script, timeout=self.settings.connect_timeout * 3)
@@ -294,7 +460,8 @@ class SshTarget:
             self.round_trips += fresh.round_trips
             fresh.close()
 
-    def _exec(self, command: str, stdin: bytes, timeout: float | None = None) -> Result:
+    def _exec(self, command: str, stdin: bytes, timeout: float | None = None,
+              on_output: OnOutput | None = None) -> Result:
         assert self._conn is not None
         self.round_trips += 1
         transport = self._conn.client.get_transport()
@@ -306,27 +473,34 @@ class SshTarget:
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()
-            return _drain(chan, timeout)
+            return _drain(chan, timeout, on_output)
         finally:
             chan.close()
 
 
-def _drain(chan: paramiko.Channel, timeout: float | None) -> Result:
-    out, err = bytearray(), bytearray()
+class _NoAnswer(Exception):
+    """Nothing speaks SSH on that port (refused, timed out, no banner): try the next."""
+
+
+def _drain(chan: paramiko.Channel, timeout: float | None, on_output: OnOutput | None) -> Result:
+    out, err = _Lines(on_output, stderr=False), _Lines(on_output, stderr=True)
     deadline = time.monotonic() + timeout if timeout else None
     while True:
         while chan.recv_ready():
-            out += chan.recv(65536)
+            out.feed(chan.recv(65536))
         while chan.recv_stderr_ready():
-            err += chan.recv_stderr(65536)
+            err.feed(chan.recv_stderr(65536))
         if chan.exit_status_ready() and chan.eof_received and not (
                 chan.recv_ready() or chan.recv_stderr_ready()):
             break
         if deadline is not None and time.monotonic() > deadline:
-            return Result(out.decode(errors="replace"),
+            out.close()
+            return Result(out.kept.decode(errors="replace"),
                           f"timed out after {timeout:.0f}s", 124)
         select.select([chan], [], [], 0.2)
-    return Result(out.decode(errors="replace"), err.decode(errors="replace"),
+    out.close()
+    err.close()
+    return Result(out.kept.decode(errors="replace"), err.kept.decode(errors="replace"),
                   chan.recv_exit_status())
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from tasks.engine.converge import converge
 from tasks.engine.errors import UserError
-from tasks.engine.facts import Fact, Facts, batch_script, file_fact, split_output
+from tasks.engine.facts import Fact, FactError, Facts, batch_script, file_fact, split_output
 from tasks.engine.report import Reporter, Status, Summary
-from tasks.engine.shell import cmd, heredoc, q, write_file
+from tasks.engine.shell import cmd, heredoc, progress, q, write_file
 from tasks.engine.step import Change, Step
-from tasks.engine.target import LocalTarget, gather
+from tasks.engine.target import LocalTarget, Result, gather
 
 
 class FileStep(Step):
@@ -39,26 +39,44 @@ class FileStep(Step):
 
 
 class RecordingGuard:
-    """Test double for the dead-man switch (the real one needs systemd on a host)."""
+    """Test double for the dead-man switch (the real one needs systemd on a host; its
+    host-side scripts are tested in test_deadman.py). ``fire_on`` makes the Nth wrapped
+    script report that the target rolled back."""
 
-    def __init__(self) -> None:
+    def __init__(self, fire_on: set[int] | None = None) -> None:
         self.calls: list[str] = []
+        self.wrapped = 0
+        self.fire_on = fire_on or set()
 
     def arm(self) -> str:
         self.calls.append("arm")
         return "armed"
 
+    def wrap(self, script: str) -> str:
+        self.wrapped += 1
+        self.calls.append("wrap")
+        if self.wrapped in self.fire_on:
+            return "echo rolled-back >&2; exit 76\n"
+        return "echo guarded >&2\n" + script
+
+    def rolled_back(self, result: Result) -> str | None:
+        return "12:00:00" if result.rc == 76 and "rolled-back" in result.stderr else None
+
     def confirm(self) -> str:
         self.calls.append("confirm")
         return "confirmed"
+
+    def state(self) -> str:
+        return "dead-man switch armed: rolls back at 12:05:00"
 
 
 def run(steps: list[Step], *, check: bool = False, guard: RecordingGuard | None = None,
         target: LocalTarget | None = None) -> tuple[Summary, str]:
     out = io.StringIO()
     summary = Summary()
-    converge(target or LocalTarget(), steps, check=check, reporter=Reporter(out),
-             summary=summary, guard=guard)
+    target = target or LocalTarget()
+    converge(target, steps, check=check, reporter=Reporter(out), summary=summary, guard=guard)
+    summary.add_round_trips(target.name, target.round_trips)
     Reporter(out, verbose=True).summary(summary)
     return summary, out.getvalue()
 
@@ -161,7 +179,9 @@ def test_guard_armed_only_around_guarded_changes(tmp_path: Path) -> None:
                          FileStep(tmp_path / "fw", "f", guarded=True),
                          FileStep(tmp_path / "after", "a")]
     run(steps, guard=guard)
-    assert guard.calls == ["arm", "confirm"]
+    # armed before the first guarded apply; every script until the confirmation is
+    # wrapped (apply + re-read for each guarded step), none before or after
+    assert guard.calls == ["arm", "wrap", "wrap", "wrap", "wrap", "confirm"]
     guard.calls.clear()
     run(steps, guard=guard)  # converged: nothing to guard
     assert guard.calls == []
@@ -169,7 +189,7 @@ def test_guard_armed_only_around_guarded_changes(tmp_path: Path) -> None:
     run(steps, guard=guard, check=True)  # plan mode never arms
     assert guard.calls == []
     run(steps, guard=guard)
-    assert guard.calls == ["arm", "confirm"]
+    assert guard.calls == ["arm", "wrap", "wrap", "confirm"]
 
 
 def test_failed_confirmation_fails_the_run(tmp_path: Path) -> None:
@@ -178,7 +198,65 @@ def test_failed_confirmation_fails_the_run(tmp_path: Path) -> None:
             raise UserError("a new SSH login failed")
     summary, text = run([FileStep(tmp_path / "ssh", "s", guarded=True)], guard=NoConfirm())
     assert summary.failed and "a new SSH login failed" in text
-    assert "dead-man switch stays armed" in text
+    # the end note is the guard's own account of its state, not a guess
+    assert "dead-man switch armed: rolls back at 12:05:00" in text
+
+
+def test_a_rollback_mid_run_replans_the_guarded_steps_from_fresh_facts(tmp_path: Path) -> None:
+    steps: list[Step] = [FileStep(tmp_path / "plain", "p"),
+                         FileStep(tmp_path / "ssh", "s", guarded=True),
+                         FileStep(tmp_path / "fw", "f", guarded=True)]
+    guard = RecordingGuard(fire_on={3})  # the apply of "fw" finds the host rolled back
+    summary, text = run(steps, guard=guard)
+    assert not summary.failed, text
+    assert "the host rolled back its access settings at 12:00:00 (dead-man switch):" \
+           " planning the access steps again from fresh facts" in text
+    assert guard.calls.count("arm") == 2 and guard.calls[-1] == "confirm"
+    # one outcome per step: the guarded ones from the second attempt
+    assert [(o.step, o.status) for o in summary.outcomes] == [
+        ("file plain", Status.CHANGED), ("file ssh", Status.OK), ("file fw", Status.CHANGED)]
+    assert (tmp_path / "fw").read_text() == "f"
+
+
+def test_a_host_that_keeps_rolling_back_fails_with_one_line(tmp_path: Path) -> None:
+    guard = RecordingGuard(fire_on={1, 2, 3, 4, 5, 6})
+    summary, text = run([FileStep(tmp_path / "ssh", "s", guarded=True)], guard=guard)
+    assert summary.failed
+    assert "it kept rolling back (3 times): check the host's journal" in text
+
+
+def test_fact_stderr_is_kept_and_a_parser_crash_names_the_fact() -> None:
+    def boom(raw: object) -> None:
+        raise KeyError("no such field")
+    facts = gather(LocalTarget(), [Fact("fails", "echo out; echo why >&2; exit 3", lambda r: r),
+                                   Fact("crash", "echo odd output", boom)])
+    raw = facts[Fact("fails", "", lambda r: r)]
+    assert (raw.stdout, raw.rc, raw.stderr) == ("out\n", 3, "why\n")
+    with pytest.raises(FactError, match=r"^cannot read fact crash \(exit 0\): 'no such field'$"):
+        facts[Fact("crash", "", boom)]
+
+
+def test_outcomes_carry_the_step_id_not_only_its_name(tmp_path: Path) -> None:
+    step = FileStep(tmp_path / "a", "x")
+    step.id = "file-a"
+    summary, _ = run([step])
+    assert summary.status_of("local", "file-a") is Status.CHANGED
+    assert summary.status_of("local", "file a") is None
+
+
+def test_round_trips_add_up_across_layers() -> None:
+    summary = Summary()
+    summary.add_round_trips("vps1", 2)
+    summary.add_round_trips("vps1", 5)
+    assert summary.round_trips == {"vps1": 7}
+
+
+def test_progress_lines_reach_the_callback_not_the_error_text() -> None:
+    seen: list[str] = []
+    r = LocalTarget().run(progress("unpacking ufw") + "echo real error >&2\necho out\n",
+                          on_output=seen.append)
+    assert r.stderr == "real error\n" and r.stdout == "out\n"
+    assert sorted(seen) == ["out", "real error", "unpacking ufw"]  # two pipes: any order
 
 
 def test_facts_gathered_once_for_all_steps(tmp_path: Path) -> None:
