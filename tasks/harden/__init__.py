@@ -12,13 +12,14 @@ from tasks.cli import Session
 from tasks.engine.converge import converge
 from tasks.engine.report import Status
 from tasks.engine.step import Step
+from tasks.engine.target import SshTarget
 from tasks.harden import known_hosts
 from tasks.harden.deadman import DeadmanSwitch
 from tasks.harden.fail2ban import Fail2ban, JailPolicy
 from tasks.harden.firewall import Firewall, FirewallPolicy
 from tasks.harden.packages import Packages
 from tasks.harden.preflight import Preflight
-from tasks.harden.sshd import Sshd
+from tasks.harden.sshd import Sshd, SshdKeys
 from tasks.harden.sysctl import Sysctl
 from tasks.harden.updates import UpdatePolicy, Updates
 from tasks.model.model import Host, Inventory
@@ -38,6 +39,13 @@ def node_networks(inv: Inventory) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def ssh_ports(wanted: int, live: int) -> tuple[int, ...]:
+    """The ports sshd, the firewall and the jail cover: the inventory's, plus the port this
+    session came in on while sshd moves away from it (closed once a login on the new one
+    is confirmed)."""
+    return (wanted,) if not live or live == wanted else (wanted, live)
+
+
 def firewall_policy(inv: Inventory, live_ssh_port: int) -> FirewallPolicy:
     h = inv.host
     return FirewallPolicy(
@@ -55,12 +63,14 @@ def firewall_policy(inv: Inventory, live_ssh_port: int) -> FirewallPolicy:
 def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -> list[Step]:
     """The host layer for one host, in order (packages first: later steps need them)."""
     h = inv.host
+    ports = ssh_ports(h.ssh.port, live_ssh_port)
     return [
         Preflight(host.name, client_address, inv.operators),
         Packages(h.extra_packages),
-        Sshd(),
+        SshdKeys(),
+        Sshd(ports, live_port_known=bool(live_ssh_port)),
         Firewall(firewall_policy(inv, live_ssh_port)),
-        Fail2ban(JailPolicy(h.ssh.port, h.fail2ban.bantime, h.fail2ban.findtime,
+        Fail2ban(JailPolicy(ports, h.fail2ban.bantime, h.fail2ban.findtime,
                             h.fail2ban.maxretry, tuple(inv.operators))),
         Sysctl(),
         Updates(UpdatePolicy(h.updates.enabled, h.updates.reboot, h.updates.reboot_time)),
@@ -69,20 +79,53 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
 
 def run(session: Session) -> None:
     """Converge every selected host; stops at the first host that fails."""
-    inv = session.inventory.data
     for host in session.hosts():
-        with session.target(host) as target:
-            plan = steps(inv, host, target.client_address, target.server_port)
-            guard = DeadmanSwitch(target, inv.host.deadman_seconds)
-            ok = converge(target, plan, check=session.check, reporter=session.reporter,
-                          summary=session.summary, guard=guard)
-            rotated = any(o.target == host.name and o.step == Sshd.name
-                          and o.status is Status.CHANGED for o in session.summary.outcomes)
-            if ok and rotated:
-                for kind in known_hosts.refresh(target, session.inventory.known_hosts):
-                    session.reporter.note(host.name, f"updated {kind} key in"
-                                          f" {session.inventory.known_hosts.name}")
-            # Every round trip of this host, connecting (address, sudo probe) included.
-            session.summary.round_trips[host.name] = target.round_trips
-        if not ok:
+        if not harden_host(session, host):
             break
+
+
+def harden_host(session: Session, host: Host) -> bool:
+    """One host: a pass on the port we reach it on; when that pass moved sshd to the
+    inventory's port, a second pass over a connection on the new port closes the old."""
+    wanted = session.inventory.data.host.ssh.port
+    target = session.target(host)
+    try:
+        target.open()
+        if target.port_note:
+            session.reporter.note(host.name, target.port_note + " (hosts[].port or"
+                                  " host.ssh.port may need updating)")
+        ok = _converge_pass(session, host, target)
+        live = target.server_port
+        if ok and not session.check and live and live != wanted:
+            session.reporter.note(host.name, f"sshd now listens on port {wanted}: reconnecting"
+                                  f" there to close port {live}")
+            session.summary.add_round_trips(host.name, target.round_trips)
+            moved = target.reconnect(host.connect_port(wanted))
+            target.close()
+            target = moved
+            target.open()
+            ok = _converge_pass(session, host, target)
+        return ok
+    finally:
+        # Every round trip of this host, connecting (address, sudo probe) included.
+        session.summary.add_round_trips(host.name, target.round_trips)
+        target.close()
+
+
+def _converge_pass(session: Session, host: Host, target: SshTarget) -> bool:
+    inv = session.inventory.data
+    wanted = inv.host.ssh.port
+    live = target.server_port
+    # The confirming login goes where sshd must answer afterwards: the port we came in on
+    # when it stays, else (moving) the connect port of the new one.
+    confirm = target.settings.port if not live or live == wanted else host.connect_port(wanted)
+    plan = steps(inv, host, target.client_address, live)
+    guard = DeadmanSwitch(target, inv.host.deadman_seconds, confirm_port=confirm)
+    ok = converge(target, plan, check=session.check, reporter=session.reporter,
+                  summary=session.summary, guard=guard)
+    if ok and session.summary.status_of(host.name, SshdKeys.id) is Status.CHANGED:
+        ports = [target.settings.port, *target.settings.fallback_ports]
+        for kind in known_hosts.refresh(target, session.inventory.known_hosts, ports):
+            session.reporter.note(host.name, f"updated {kind} key in"
+                                  f" {session.inventory.known_hosts.name}")
+    return ok

@@ -69,7 +69,7 @@ def seconds(duration: str) -> int:
 
 @dataclass(frozen=True)
 class JailPolicy:
-    ssh_port: int
+    ssh_ports: tuple[int, ...]
     bantime: str
     findtime: str
     maxretry: int
@@ -88,7 +88,7 @@ class JailPolicy:
             "[sshd]",
             "enabled = true",
             "backend = systemd",
-            f"port = {self.ssh_port}",
+            f"port = {','.join(str(p) for p in self.ssh_ports)}",
             f"bantime = {self.bantime}",
             f"findtime = {self.findtime}",
             f"maxretry = {self.maxretry}",
@@ -124,6 +124,7 @@ _RESTART = (
 
 
 class Fail2ban(Step):
+    id = "fail2ban"
     name = "fail2ban: sshd jail"
     guarded = True
 

@@ -36,6 +36,7 @@ def installed_fact(packages: Sequence[str]) -> Fact[set[str]]:
 
 
 class Packages(Step):
+    id = "packages"
     name = "packages"
 
     def __init__(self, extra: Sequence[str] = ()) -> None:

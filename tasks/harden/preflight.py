@@ -23,6 +23,7 @@ def operator_allowed(address: str, operators: Sequence[str]) -> bool:
 class Preflight(Step):
     """Fails (so every later step is skipped) when hardening would be unsafe."""
 
+    id = "preflight"
     name = "preflight: supported OS, operator allowed"
 
     def __init__(self, host: str, client_address: str, operators: Sequence[str]) -> None:

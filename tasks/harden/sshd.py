@@ -6,15 +6,26 @@ most keywords sshd keeps the *first* value it reads, so a later drop-in (cloud-i
 commented out as well, so that nobody reading them is misled. The algorithm lists pass
 ssh-audit's "Hardened Debian 12 (version 3)" policy; algorithms the installed OpenSSH
 does not know are left out rather than breaking ``sshd -t``.
+
+The listening port comes from the inventory (``host.ssh.port``). ``Port`` accumulates in
+sshd (every line adds a port), so other files' ``Port`` lines are neutralised too. To
+move the port without a lockout, sshd listens on the new port *and* the one this session
+uses; the run confirms a fresh login on the new port, reconnects there, and only then a
+second pass closes the old one. Where sshd is socket-activated (Ubuntu 24.04's
+ssh.socket), systemd's generator takes the ports from the same configuration.
+
+The slow, access-neutral work (a 4096-bit host key, filtering the DH moduli) is its own
+step, :class:`SshdKeys`, run before the dead-man switch is armed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from tasks.engine.facts import Fact, Facts, Raw, file_fact, lines, text
-from tasks.engine.shell import q, write_file
+from tasks.engine.shell import progress, q, write_file
 from tasks.engine.step import Change, Step
 
 DROP_IN_DIR = "/etc/ssh/sshd_config.d"
@@ -54,16 +65,31 @@ _SPELLING = {
     "maxauthtries": "MaxAuthTries", "logingracetime": "LoginGraceTime",
 }
 _NEUTRALISE = [*_SPELLING.values(), "ChallengeResponseAuthentication", "KexAlgorithms",
-               "Ciphers", "MACs", "HostKeyAlgorithms"]
+               "Ciphers", "MACs", "HostKeyAlgorithms", "Port"]
+MAIN_CONFIG = "/etc/ssh/sshd_config"
 
 
 def _effective(raw: Raw) -> dict[str, str]:
-    """``sshd -T`` output: lower-case keyword -> value (first occurrence)."""
+    """``sshd -T`` output: lower-case keyword -> value (first occurrence); ``port``: every
+    port, space-separated, sorted (sshd prints one ``port`` line per listening port)."""
     out: dict[str, str] = {}
+    ports: list[int] = []
     for line in lines(raw):
         key, _, value = line.partition(" ")
+        if key.lower() == "port" and value.strip().isdigit():
+            ports.append(int(value))
         out.setdefault(key.lower(), value.strip())
+    if ports:
+        out["port"] = " ".join(str(p) for p in sorted(set(ports)))
     return out
+
+
+def _socket(raw: Raw) -> tuple[int, ...] | None:
+    """ssh.socket's TCP ports when it is active (socket activation), else None."""
+    state, _, listen = raw.stdout.partition("\n")
+    if state.strip() != "active":
+        return None
+    return tuple(sorted({int(p) for p in re.findall(r":(\d+) \(Stream\)", listen)}))
 
 
 def _rsa_bits(raw: Raw) -> int:
@@ -78,6 +104,11 @@ def _neutralise_targets(raw: Raw) -> list[str]:
 
 
 EFFECTIVE = Fact("sshd:effective", "sshd -T", _effective)
+SOCKET = Fact("ssh:socket", "systemctl is-active ssh.socket; systemctl show -p Listen --value"
+              " ssh.socket", _socket)
+MAIN_PORT_LINES = Fact("sshd:main-port-lines",
+                       f"grep -ciE '^[[:space:]]*Port[[:space:]]' {MAIN_CONFIG}",
+                       lambda raw: int(raw.stdout.strip() or 0))
 SUPPORTED_KEX = Fact("ssh:kex", "ssh -Q kex", lambda raw: set(lines(raw)))
 DROP_IN_CONTENT = file_fact(DROP_IN)
 HAS_INCLUDE = Fact("sshd:include",
@@ -94,12 +125,13 @@ OTHER_DROP_INS = Fact(
     _neutralise_targets)
 
 
-def drop_in(supported_kex: set[str]) -> str:
+def drop_in(supported_kex: set[str], ports: Sequence[int] = (22,)) -> str:
     kex = [k for k in KEX if k in supported_kex] or KEX[2:]
     settings = [f"{_SPELLING[k]} {v}" for k, v in MANAGED.items()]
     return "\n".join([
         "# Managed by k3s-vps-platform (inv host.harden): local edits are overwritten.",
         "# Key-only logins, no root, modern algorithms (ssh-audit: Hardened Debian 12 v3).",
+        *(f"Port {p}" for p in ports),
         *settings,
         *(f"HostKey {k}" for k in HOST_KEYS),
         f"HostKeyAlgorithms {','.join(HOST_KEY_ALGORITHMS)}",
@@ -110,10 +142,12 @@ def drop_in(supported_kex: set[str]) -> str:
     ])
 
 
-def expected_effective(supported_kex: set[str]) -> dict[str, str]:
+def expected_effective(supported_kex: set[str], ports: Sequence[int] = (22,)
+                       ) -> dict[str, str]:
     """What ``sshd -T`` must report once the drop-in is active."""
     kex = [k for k in KEX if k in supported_kex] or KEX[2:]
     return {
+        "port": " ".join(str(p) for p in sorted(set(ports))),
         **MANAGED,
         "kexalgorithms": ",".join(kex),
         "ciphers": ",".join(CIPHERS),
@@ -132,22 +166,76 @@ _VALIDATE_RELOAD = (
     'fi\n'
     'systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null'
     ' || systemctl restart ssh\n'
+    '# Socket activation (Ubuntu): the generator turns the ports into ssh.socket listeners.\n'
+    'if systemctl is-active --quiet ssh.socket; then\n'
+    '  systemctl daemon-reload && systemctl restart ssh.socket\n'
+    'fi\n'
     'rm -rf "$B"\n'
 )
 
+_NEW_KEY = "/etc/ssh/ssh_host_rsa_key.stack-new"
+
+
+class SshdKeys(Step):
+    """A 4096-bit RSA host key and no DH group under 3072 bits: slow on a small VPS (minutes
+    under emulation), and neutral for access, so it runs before the dead-man switch."""
+
+    id = "sshd-keys"
+    name = "sshd: 4096-bit host key, strong DH groups"
+
+    def facts(self) -> Sequence[Fact[Any]]:
+        return [RSA_KEY_BITS, WEAK_MODULI]
+
+    def plan(self, facts: Facts) -> list[Change]:
+        changes = []
+        if facts[RSA_KEY_BITS] < RSA_BITS:
+            changes.append(Change(
+                f"regenerate the RSA host key with {RSA_BITS} bits"
+                f" (was {facts[RSA_KEY_BITS] or 'missing'})",
+                progress(f"generating a {RSA_BITS}-bit RSA host key (slow on a small VPS)")
+                + f"rm -f {_NEW_KEY} {_NEW_KEY}.pub\n"
+                f"ssh-keygen -q -t rsa -b {RSA_BITS} -N '' -f {_NEW_KEY}\n"
+                f"mv -f {_NEW_KEY}.pub /etc/ssh/ssh_host_rsa_key.pub\n"
+                f"mv -f {_NEW_KEY} /etc/ssh/ssh_host_rsa_key\n"))
+        if facts[WEAK_MODULI]:
+            changes.append(Change(
+                f"drop {facts[WEAK_MODULI]} Diffie-Hellman groups smaller than 3072 bits",
+                f"awk '$1 ~ /^#/ || $5 >= {MIN_MODULUS}' /etc/ssh/moduli >/etc/ssh/moduli.tmp\n"
+                "mv -f /etc/ssh/moduli.tmp /etc/ssh/moduli\n"))
+        return changes
+
 
 class Sshd(Step):
+    """The sshd configuration: listening ports, authentication, algorithms.
+
+    ``ports`` are the ports sshd must listen on: the inventory's, then the one this session
+    came in on when it differs (kept until a login on the new port is confirmed). With no
+    session port known, the ports sshd listens on now are kept as well.
+    """
+
+    id = "sshd"
     name = "sshd: key-only, hardened algorithms"
     guarded = True
 
+    def __init__(self, ports: Sequence[int] = (22,), *, live_port_known: bool = True) -> None:
+        self.ports = tuple(dict.fromkeys(ports))
+        self.live_port_known = live_port_known
+
     def facts(self) -> Sequence[Fact[Any]]:
-        return [EFFECTIVE, SUPPORTED_KEX, DROP_IN_CONTENT, HAS_INCLUDE, RSA_KEY_BITS,
-                WEAK_MODULI, OTHER_DROP_INS]
+        return [EFFECTIVE, SUPPORTED_KEX, DROP_IN_CONTENT, HAS_INCLUDE, OTHER_DROP_INS,
+                MAIN_PORT_LINES, SOCKET]
+
+    def wanted_ports(self, facts: Facts) -> tuple[int, ...]:
+        if self.live_port_known:
+            return self.ports
+        now = [int(p) for p in facts[EFFECTIVE].get("port", "").split()]
+        return tuple(dict.fromkeys([*self.ports, *now]))
 
     def plan(self, facts: Facts) -> list[Change]:
         kex = facts[SUPPORTED_KEX]
+        ports = self.wanted_ports(facts)
         changes: list[Change] = []
-        wanted = drop_in(kex)
+        wanted = drop_in(kex, ports)
         if facts[DROP_IN_CONTENT] != wanted:
             changes.append(Change(f"write {DROP_IN}", f"mkdir -p {DROP_IN_DIR}\n"
                                   + write_file(DROP_IN, wanted, mode="0644")))
@@ -156,20 +244,14 @@ class Sshd(Step):
                 f"neutralise {path} (comment out settings we manage)",
                 f"sed -i -E 's/^[[:space:]]*({_pattern})[[:space:]]/"
                 f"# disabled by host.harden: &/I' {q(path)}\n"))
+        if facts[MAIN_PORT_LINES]:
+            changes.append(Change(
+                f"comment out Port in {MAIN_CONFIG} (the port is {DROP_IN}'s)",
+                f"sed -i -E 's/^[[:space:]]*Port[[:space:]]/# disabled by host.harden: &/I'"
+                f" {MAIN_CONFIG}\n"))
         if not facts[HAS_INCLUDE]:
-            changes.append(Change(f"include {DROP_IN_DIR}/*.conf from /etc/ssh/sshd_config",
-                                  f"sed -i '1i {INCLUDE_LINE}' /etc/ssh/sshd_config\n"))
-        if facts[RSA_KEY_BITS] < RSA_BITS:
-            changes.append(Change(
-                f"regenerate the RSA host key with {RSA_BITS} bits"
-                f" (was {facts[RSA_KEY_BITS] or 'missing'})",
-                "rm -f /etc/ssh/ssh_host_rsa_key /etc/ssh/ssh_host_rsa_key.pub\n"
-                f"ssh-keygen -q -t rsa -b {RSA_BITS} -N '' -f /etc/ssh/ssh_host_rsa_key\n"))
-        if facts[WEAK_MODULI]:
-            changes.append(Change(
-                f"drop {facts[WEAK_MODULI]} Diffie-Hellman groups smaller than 3072 bits",
-                f"awk '$1 ~ /^#/ || $5 >= {MIN_MODULUS}' /etc/ssh/moduli >/etc/ssh/moduli.tmp\n"
-                "mv -f /etc/ssh/moduli.tmp /etc/ssh/moduli\n"))
+            changes.append(Change(f"include {DROP_IN_DIR}/*.conf from {MAIN_CONFIG}",
+                                  f"sed -i '1i {INCLUDE_LINE}' {MAIN_CONFIG}\n"))
         if not changes:
             changes += self._effective_drift(facts)
         if changes:
@@ -178,18 +260,21 @@ class Sshd(Step):
         return []
 
     def _effective_drift(self, facts: Facts) -> list[Change]:
-        """Files are right but sshd -T disagrees: something overrides us; reload."""
+        """Files are right but sshd -T (or ssh.socket) disagrees: reload."""
         problems = self.problems(facts)
-        return [Change(f"sshd -T differs ({problems[0]}): reload", "")] if problems else []
+        return [Change(f"sshd differs ({problems[0]}): reload", "")] if problems else []
 
     def problems(self, facts: Facts) -> list[str]:
         effective = facts[EFFECTIVE]
-        out = []
-        for key, value in expected_effective(facts[SUPPORTED_KEX]).items():
-            if effective.get(key) != value:
-                out.append(f"{key} is {effective.get(key, 'unset')!r}, want {value!r}")
+        ports = self.wanted_ports(facts)
+        out = [f"sshd -T: {key} is {effective.get(key, 'unset')!r}, want {value!r}"
+               for key, value in expected_effective(facts[SUPPORTED_KEX], ports).items()
+               if effective.get(key) != value]
+        listening = facts[SOCKET]
+        if listening is not None and listening != tuple(sorted(ports)):
+            out.append(f"ssh.socket listens on {', '.join(map(str, listening)) or 'nothing'},"
+                       f" want {', '.join(map(str, sorted(ports)))}")
         return out
 
     def verify(self, facts: Facts) -> list[str]:
-        return [f"sshd -T: {p}" for p in self.problems(facts)] + super().verify(facts)
-
+        return self.problems(facts) + super().verify(facts)

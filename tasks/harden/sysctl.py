@@ -91,6 +91,7 @@ def ufw_conflicts(content: str | None) -> list[str]:
 
 
 class Sysctl(Step):
+    id = "sysctl"
     name = "kernel: sysctl hardening"
 
     def facts(self) -> Sequence[Fact[Any]]:

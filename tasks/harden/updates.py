@@ -46,6 +46,7 @@ class UpdatePolicy:
 
 
 class Updates(Step):
+    id = "updates"
     name = "updates: unattended security upgrades"
 
     def __init__(self, policy: UpdatePolicy) -> None:

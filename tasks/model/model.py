@@ -22,6 +22,13 @@ SPEC_AGE_RECIPIENT = "age1e3z2qzqmxrhnp9ar07xs60qhwgaxaz8tn00464qkttkny4jn6gwsp5
 
 
 @dataclass(frozen=True)
+class SshForward:
+    host_port: int = spec(doc="A port sshd may listen on, on the host.", rule=rules.PORT)
+    local_port: int = spec(doc="The port to connect to from here to reach it.",
+                           rule=rules.PORT)
+
+
+@dataclass(frozen=True)
 class Host:
     name: str = spec(doc="Node name (a DNS label); also the Kubernetes node name.",
                      rule=rules.DNS_LABEL)
@@ -31,13 +38,31 @@ class Host:
                      rule=rules.UNIX_USER)
     key_file: str = spec(doc="Private key for SSH; relative paths are relative to the"
                              " inventory file, ~ is expanded. Must exist.")
-    port: int = spec(22, doc="SSH port to connect to.", rule=rules.PORT)
+    port: int | None = spec(
+        None, doc="SSH port to connect to. Default: host.ssh.port (through ssh_forwards when"
+        " they map it). When nothing answers there, host.ssh.port, 22 and the ssh_forwards"
+        " are tried in turn, so a run that moves sshd to another port finds it again.",
+        rule=rules.PORT)
+    ssh_forwards: list[SshForward] = spec(
+        doc="Port forwarding or NAT in front of the host: for each port sshd may listen on"
+        " there, the port to connect to from here (the lab VM uses this).", factory=list)
     role: Literal["server", "agent"] = spec("server", doc="K3s role: server or agent.")
     internal_address: str | None = spec(
         None, doc="The node's IP inside the cluster (its Kubernetes InternalIP) when it is"
         " not `address` (NAT, port forwarding, a DNS name). Prometheus scrapes the K3s"
         " controller manager, scheduler and kube-proxy there. Default: address.",
         rule=rules.NODE_IP)
+
+    def connect_port(self, sshd_port: int) -> int:
+        """The port to connect to from here when sshd listens on ``sshd_port``."""
+        return next((f.local_port for f in self.ssh_forwards if f.host_port == sshd_port),
+                    sshd_port)
+
+    def connect_ports(self, sshd_port: int) -> tuple[int, ...]:
+        """Where to look for sshd, first choice first, when it should be on ``sshd_port``."""
+        first = self.port if self.port is not None else self.connect_port(sshd_port)
+        return tuple(dict.fromkeys([first, self.connect_port(sshd_port), self.connect_port(22),
+                                    *(f.local_port for f in self.ssh_forwards)]))
 
 
 @dataclass(frozen=True)

@@ -55,21 +55,22 @@ def test_package_install_is_noninteractive_and_quoted() -> None:
 
 def effective(**override: str) -> str:
     values = {**sshd.expected_effective(set(sshd.KEX)), **override}
-    return "\n".join(f"{k} {v}" for k, v in values.items()) + "\nport 22\n"
+    return "\n".join(f"{k} {v}" for k, v in values.items() if k != "port") + (
+        "".join(f"\nport {p}" for p in values["port"].split()) + "\n")
 
 
 def sshd_facts(*, drop_in: str | None = None, others: str = "", include: int = 0,
-               rsa: str = "4096 SHA256:x root@h (RSA)", weak: str = "0",
-               eff: str | None = None, kex: str = KEX_92) -> Facts:
-    drop = sshd.drop_in(set(kex.split())) if drop_in is None else drop_in
+               eff: str | None = None, kex: str = KEX_92, main_ports: str = "0",
+               socket: str = "inactive\n", ports: tuple[int, ...] = (22,)) -> Facts:
+    drop = sshd.drop_in(set(kex.split()), ports) if drop_in is None else drop_in
     return facts(
         e=(sshd.EFFECTIVE, eff if eff is not None else effective()),
         k=(sshd.SUPPORTED_KEX, kex),
         d=(sshd.DROP_IN_CONTENT, drop, 0 if drop else 1),
         i=(sshd.HAS_INCLUDE, "", include),
-        r=(sshd.RSA_KEY_BITS, rsa),
-        w=(sshd.WEAK_MODULI, weak),
         o=(sshd.OTHER_DROP_INS, others, 0 if others else 1),
+        m=(sshd.MAIN_PORT_LINES, main_ports, 0 if main_ports != "0" else 1),
+        s=(sshd.SOCKET, socket, 0 if socket.startswith("active") else 3),
     )
 
 
@@ -79,16 +80,28 @@ def test_sshd_converged_host_needs_nothing() -> None:
 
 def test_sshd_fresh_vps() -> None:
     f = sshd_facts(drop_in="", others="/etc/ssh/sshd_config.d/50-cloud-init.conf\n",
-                   rsa="3072 SHA256:x root@h (RSA)", weak="127",
                    eff=effective(passwordauthentication="yes", permitrootlogin="yes"))
     assert summaries(sshd.Sshd(), f) == [
         "snapshot /etc/ssh (restored if sshd -t fails)",
         "write /etc/ssh/sshd_config.d/00-stack-hardening.conf",
         "neutralise /etc/ssh/sshd_config.d/50-cloud-init.conf (comment out settings we manage)",
-        "regenerate the RSA host key with 4096 bits (was 3072)",
-        "drop 127 Diffie-Hellman groups smaller than 3072 bits",
         "check with sshd -t, reload ssh",
     ]
+
+
+def test_sshd_keys_are_their_own_step_before_the_guard() -> None:
+    keys = sshd.SshdKeys()
+    assert not keys.guarded and sshd.Sshd.guarded
+    slow = facts(r=(sshd.RSA_KEY_BITS, "3072 SHA256:x root@h (RSA)"),
+                 w=(sshd.WEAK_MODULI, "127"))
+    assert summaries(keys, slow) == [
+        "regenerate the RSA host key with 4096 bits (was 3072)",
+        "drop 127 Diffie-Hellman groups smaller than 3072 bits"]
+    script = keys.plan(slow)[0].script
+    assert "generating a 4096-bit RSA host key" in script  # the live progress line
+    assert script.index("ssh-keygen") < script.index("mv -f /etc/ssh/ssh_host_rsa_key.stack-new")
+    done = facts(r=(sshd.RSA_KEY_BITS, "4096 SHA256:x root@h (RSA)"), w=(sshd.WEAK_MODULI, "0"))
+    assert keys.plan(done) == []
 
 
 def test_sshd_validation_restores_on_failure_and_reloads_on_success() -> None:
@@ -107,7 +120,7 @@ def test_sshd_missing_include_is_added() -> None:
 def test_sshd_effective_drift_reloads() -> None:
     f = sshd_facts(eff=effective(passwordauthentication="yes"))
     assert summaries(sshd.Sshd(), f)[1].startswith(
-        "sshd -T differs (passwordauthentication is 'yes', want 'no')")
+        "sshd differs (sshd -T: passwordauthentication is 'yes', want 'no')")
     assert sshd.Sshd().verify(f)[0] == "sshd -T: passwordauthentication is 'yes', want 'no'"
 
 
@@ -150,9 +163,11 @@ SHOWN = "Added user rules (see 'ufw status' for running firewall):\n" + "".join(
     f"ufw {r}\n" for r in RULES)
 
 
-def fw_facts(shown: str = SHOWN, status: str = STATUS_ON, installed: int = 0) -> Facts:
+def fw_facts(shown: str = SHOWN, status: str = STATUS_ON, installed: int = 0,
+             order: str = "--\n") -> Facts:
     return facts(i=(firewall.UFW_INSTALLED, "/usr/sbin/ufw", installed),
-                 a=(firewall.ADDED, shown), s=(firewall.STATUS, status))
+                 a=(firewall.ADDED, shown), s=(firewall.STATUS, status),
+                 o=(firewall.ORDER, order))
 
 
 def test_firewall_rules_in_order() -> None:
@@ -166,30 +181,137 @@ def test_firewall_converged() -> None:
 def test_firewall_fresh_host_without_ufw() -> None:
     (change,) = firewall.Firewall(POLICY).plan(fw_facts(shown="", installed=1))
     assert change.summary == "configure ufw (8 rules) and enable it"
-    lines = change.script.splitlines()
-    assert lines[:2] == ["ufw default deny incoming", "ufw default allow outgoing"]
-    assert lines[-1] == "ufw --force enable"  # only after the SSH rules exist
-    assert lines.index("ufw allow from 203.0.113.10 to any port 22 proto tcp") < len(lines) - 1
+    assert change.script.splitlines() == [
+        "ufw allow from 203.0.113.10 to any port 22 proto tcp",
+        "ufw limit 22/tcp",
+        "ufw allow 80/tcp",
+        "ufw allow 443/tcp",
+        "ufw allow from 203.0.113.10 to any port 6443 proto tcp",
+        "ufw allow from 203.0.113.20 to any port 6443 proto tcp",
+        "ufw allow from 10.42.0.0/16",
+        "ufw allow from 10.43.0.0/16",
+        "ufw default deny incoming",
+        "ufw default allow outgoing",
+        "ufw --force enable",  # only after the SSH rules exist
+    ]
 
 
 def test_firewall_inactive_with_rules_missing() -> None:
     status = STATUS_ON.replace("active", "inactive")
     shown = "Added user rules (see 'ufw status' for running firewall):\n(None)\n"
     got = summaries(firewall.Firewall(POLICY), fw_facts(shown=shown, status=status))
-    assert got == [f"add rule: {r}" for r in RULES] + ["enable ufw"]
+    assert got == [
+        "add rule: allow from 203.0.113.10 to any port 22 proto tcp (before the public SSH"
+        " rules)",
+        "add rule: limit 22/tcp",
+        "add rule: allow 80/tcp",
+        "add rule: allow 443/tcp",
+        "add rule: allow from 203.0.113.10 to any port 6443 proto tcp",
+        "add rule: allow from 203.0.113.20 to any port 6443 proto tcp",
+        "add rule: allow from 10.42.0.0/16",
+        "add rule: allow from 10.43.0.0/16",
+        "enable ufw",
+    ]
 
 
-def test_firewall_out_of_order_rules_are_rebuilt_after_the_common_prefix() -> None:
-    swapped = [RULES[0], RULES[2], RULES[1], *RULES[3:]]
+def ufw_tuples(*rules: str) -> str:
+    """/etc/ufw/user.rules tuples as ``grep '### tuple ###'`` prints them (IPv4 only)."""
+    return "".join(f"### tuple ### {r}\n" for r in rules) + "--\n"
+
+
+def test_firewall_order_only_matters_for_operators_before_the_ssh_limit() -> None:
+    swapped = [RULES[0], RULES[2], RULES[1], *RULES[3:]]  # allow 80 before the limit: fine
     shown = "".join(f"ufw {r}\n" for r in swapped) + "ufw allow 6443/tcp\n"
-    got = summaries(firewall.Firewall(POLICY), fw_facts(shown=shown))
-    assert got[0] == "delete rule: allow 80/tcp"
-    assert "delete rule: allow 6443/tcp" in got
-    assert [g for g in got if g.startswith("add")] == [f"add rule: {r}" for r in RULES[1:]]
+    assert summaries(firewall.Firewall(POLICY), fw_facts(shown=shown)) == [
+        "delete rule: allow 6443/tcp"]
+
+
+def test_firewall_moves_a_rate_limit_found_before_the_operators() -> None:
+    shown = "".join(f"ufw {r}\n" for r in [RULES[1], RULES[0], *RULES[2:]])
+    order = ufw_tuples("limit tcp 22 0.0.0.0/0 any 0.0.0.0/0 in",
+                       "allow tcp 22 0.0.0.0/0 any 203.0.113.10 in",
+                       "allow tcp 80 0.0.0.0/0 any 0.0.0.0/0 in")
+    (change,) = firewall.Firewall(POLICY).plan(fw_facts(shown=shown, order=order))
+    assert change.summary == "move rule after the operators' SSH rules: limit 22/tcp"
+    # the operators' allow is never touched: only the public rule goes and comes back
+    assert change.script == "ufw delete limit 22/tcp\nufw limit 22/tcp"
+
+
+def test_firewall_ipv6_operator_after_the_limit_in_show_added_is_not_misordered() -> None:
+    """``ufw show added`` lists IPv6-only rules last; the order is judged per family."""
+    policy = firewall.FirewallPolicy(22, (22,), (), 6443, ("2001:db8::/64",), (), ())
+    shown = "ufw limit 22/tcp\nufw allow from 2001:db8::/64 to any port 22 proto tcp\n" \
+            "ufw allow from 2001:db8::/64 to any port 6443 proto tcp\n"
+    order = ("### tuple ### limit tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n--\n"
+             "### tuple ### allow tcp 22 ::/0 any 2001:db8::/64 in\n"
+             "### tuple ### limit tcp 22 ::/0 any ::/0 in\n"
+             "### tuple ### allow tcp 6443 ::/0 any 2001:db8::/64 in\n")
+    assert firewall.Firewall(policy).plan(fw_facts(shown=shown, order=order)) == []
+
+
+WANTED_OPERATOR_SSH = "allow from 203.0.113.10 to any port 22 proto tcp"
+
+
+@pytest.mark.parametrize("current", [
+    [],
+    RULES,
+    RULES[::-1],
+    [r for r in RULES if "6443" not in r] + ["allow 6443/tcp", "allow 8080/tcp"],
+    ["limit 22/tcp", "allow 80/tcp", "allow from 198.51.100.0/24 to any port 22 proto tcp"],
+    [WANTED_OPERATOR_SSH, "allow 22/tcp", "allow from 10.0.0.0/8"],
+])
+def test_firewall_reconcile_never_drops_the_operators_ssh_allow(current: list[str]) -> None:
+    """Replays the plan on a list that behaves like ufw's (prepend, append, delete): the
+    operator's SSH allow is never deleted, every add comes before every delete, and the
+    result is the wanted set with the operators first."""
+    shown = "".join(f"ufw {r}\n" for r in current)
+    as_tuple = {WANTED_OPERATOR_SSH: "allow tcp 22 0.0.0.0/0 any 203.0.113.10 in",
+                "limit 22/tcp": "limit tcp 22 0.0.0.0/0 any 0.0.0.0/0 in",
+                "allow 22/tcp": "allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in"}
+    order = ufw_tuples(*(as_tuple[r] for r in current if r in as_tuple))
+    rules = list(current)
+    deleting = False
+    for change in firewall.Firewall(POLICY).plan(fw_facts(shown=shown, order=order)):
+        for line in change.script.splitlines():
+            words = line.split()
+            had_allow = WANTED_OPERATOR_SSH in rules
+            if words[:2] == ["ufw", "prepend"]:
+                assert not deleting, change.summary
+                rules.insert(0, " ".join(words[2:]))
+            elif words[:2] == ["ufw", "delete"]:
+                rules.remove(" ".join(words[2:]))
+                deleting = deleting or not change.summary.startswith("move")
+            elif words[1] not in ("default", "--force"):
+                assert not deleting, change.summary  # adds first, deletes after
+                rules.append(" ".join(words[1:]))
+            assert WANTED_OPERATOR_SSH in rules or not had_allow, line
+    assert sorted(rules) == sorted(RULES)
+    assert rules.index(WANTED_OPERATOR_SSH) < rules.index("limit 22/tcp")
 
 
 def test_firewall_api_port_never_open_to_the_world() -> None:
     assert not any("6443" in r and "from" not in r for r in POLICY.rules())
+
+
+def test_firewall_moving_the_port_keeps_the_live_one_until_it_is_closed() -> None:
+    moving = firewall.FirewallPolicy(2222, (22,), (80, 443), 6443, ("203.0.113.10/32",),
+                                     (), ())
+    assert summaries(firewall.Firewall(moving), fw_facts()) == [
+        "add rule: allow from 203.0.113.10 to any port 2222 proto tcp (before the public"
+        " SSH rules)",
+        "add rule: limit 2222/tcp",
+        "delete rule: allow from 203.0.113.20 to any port 6443 proto tcp",
+        "delete rule: allow from 10.42.0.0/16",
+        "delete rule: allow from 10.43.0.0/16",
+    ]
+    moved = firewall.FirewallPolicy(2222, (2222,), (80, 443), 6443, ("203.0.113.10/32",),
+                                    ("203.0.113.20/32",), ("10.42.0.0/16", "10.43.0.0/16"))
+    shown = SHOWN + "ufw allow from 203.0.113.10 to any port 2222 proto tcp\n" \
+        "ufw limit 2222/tcp\n"
+    assert summaries(firewall.Firewall(moved), fw_facts(shown=shown)) == [
+        "delete rule: allow from 203.0.113.10 to any port 22 proto tcp",
+        "delete rule: limit 22/tcp",
+    ]
 
 
 def test_firewall_live_port_and_no_rate_limit() -> None:
@@ -216,7 +338,7 @@ def test_firewall_script_quotes_every_word() -> None:
 
 # fail2ban ---------------------------------------------------------------------------
 
-JAIL = fail2ban.JailPolicy(22, "10m", "10m", 5, ("203.0.113.10/32",))
+JAIL = fail2ban.JailPolicy((22,), "10m", "10m", 5, ("203.0.113.10/32",))
 LIVE_OK = ("Fail2Ban v1.0.2 reads log file that contains password failure report\n\n"
            "fail2ban> 600\nfail2ban> 600\nfail2ban> 5\nfail2ban> Current match filter:\n"
            "_SYSTEMD_UNIT=sshd.service + _COMM=sshd\n"

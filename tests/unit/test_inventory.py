@@ -45,7 +45,7 @@ def errors_of(tmp_path: Path, data: object) -> list[str]:
 
 def test_minimal_inventory_gets_spec_defaults(tmp_path: Path) -> None:
     inv = load(write(tmp_path, minimal(tmp_path))).data
-    assert inv.hosts[0].port == 22
+    assert inv.hosts[0].connect_ports(inv.host.ssh.port) == (22,)  # sshd on 22, no forwards
     assert inv.versions.k3s == "v1.33.3+k3s1"
     assert inv.versions.cert_manager == "v1.13.1"
     assert inv.versions.flux == "2.6.4"
