@@ -137,6 +137,12 @@ CASES += [
     ("empty image", [((*C0, "image"), "")], ["containers[0].image: missing (rule: image)"]),
     ("digest not sha256", [((*C0, "image"), "ghcr.io/x/y@md5:0123")],
      ["containers[0].image: ghcr.io/x/y@md5:0123: a digest must be sha256:... (rule: image)"]),
+    ("truncated digest", [((*C0, "image"), "ghcr.io/x/y@sha256:abc")],
+     ["containers[0].image: ghcr.io/x/y@sha256:abc: a digest must be sha256:..."
+      " (rule: image)"]),
+    ("uppercase digest", [((*C0, "image"), "ghcr.io/x/y@sha256:" + "A" * 64)],
+     [f"containers[0].image: ghcr.io/x/y@sha256:{'A' * 64}: a digest must be sha256:..."
+      " (rule: image)"]),
     ("bad request quantity", [((*C0, "resources", "requests", "memory"), "lots")],
      ["containers[0].resources.requests.memory: 'lots' is not a quantity (rule: requests)"]),
     ("cpu request above limit", [((*C0, "resources", "requests", "cpu"), "1")],
