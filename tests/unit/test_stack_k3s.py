@@ -364,3 +364,40 @@ def test_a_file_that_is_not_a_mapping(path: str, kind: str, source: str) -> None
              for f in k3s.render(CTX).host_files]
     assert k3s.checks(Bundle(host_files=files), CTX) == [
         f"manifests/k3s/host/{source}: {kind} {path}: (file): must be a mapping, got list"]
+
+
+# The API server's matching: an empty resources or nonResourceURLs list restricts
+# nothing; resourceNames make a rule apply to some objects only.
+BODY = "would log the body of {}: sensitive objects get Metadata at most"
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ({"level": "RequestResponse", "resources": []},
+     [f"{AUDIT}: rules[0].level: RequestResponse {BODY.format(w)}"
+      for w in ("core/secrets", "core/configmaps", "core/serviceaccounts/token",
+                "authentication.k8s.io/tokenreviews")]),
+    ({"level": "Request", "nonResourceURLs": []},
+     [f"{AUDIT}: rules[0].level: Request {BODY.format(w)}"
+      for w in ("core/secrets", "core/configmaps", "core/serviceaccounts/token",
+                "authentication.k8s.io/tokenreviews")]),
+    ({"level": "RequestResponse", "nonResourceURLs": ["/metrics"]}, []),
+])
+def test_audit_rules_match_as_the_api_server_does(rule: dict[str, Any],
+                                                  expected: list[str]) -> None:
+    assert broken(k3s.AUDIT_POLICY, lambda d: d["rules"].insert(0, rule)) == expected
+
+
+def test_a_catch_all_may_spell_out_empty_lists() -> None:
+    def spelled(d: dict[str, Any]) -> None:
+        d["rules"][-1] = {"level": "Metadata", "resources": [], "nonResourceURLs": []}
+    assert broken(k3s.AUDIT_POLICY, spelled) == []
+
+
+def test_a_rule_for_some_secrets_does_not_cover_the_others() -> None:
+    def named_first(d: dict[str, Any]) -> None:
+        d["rules"][0:0] = [
+            {"level": "Metadata",
+             "resources": [{"group": "", "resources": ["secrets"], "resourceNames": ["x"]}]},
+            {"level": "RequestResponse", "resources": [{"group": "", "resources": ["secrets"]}]}]
+    assert broken(k3s.AUDIT_POLICY, named_first) == [
+        f"{AUDIT}: rules[1].level: RequestResponse {BODY.format('core/secrets')}"]
