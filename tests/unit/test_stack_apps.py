@@ -407,3 +407,11 @@ def test_missing_deployment(bundle: Bundle, ctx: dict[str, Any]) -> None:
                                 if (d.kind, d.name) != ("Deployment", "api-generation")])
     assert apps.checks(without, ctx) == [
         "charts/apps: Deployment api-generation: missing (inventory apps.api_generation)"]
+
+
+def test_ingress_backend_service_missing(bundle: Bundle, ctx: dict[str, Any]) -> None:
+    def wrong(o: dict[str, Any]) -> None:
+        o["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = "api-gatewy"
+    assert errors_of(bundle, ctx, "Ingress", "api-gateway", wrong) == [
+        "charts/apps/templates/ingress.yaml: Ingress api-gateway: spec.rules[0].http"
+        ".paths[0].backend.service.name: no Service api-gatewy"]
