@@ -13,24 +13,37 @@ from tasks.repo import REPO_ROOT
 from tasks.stack import gitops, sops
 from tasks.stack.context import context
 
-DEFAULT_OUTPUT = ".cache/gitops"
+DEFAULT_OUTPUT = gitops.DEFAULT_OUTPUT
 
 
 @task(help={"inventory": HELP["inventory"],
-            "output": f"directory to write into (default {DEFAULT_OUTPUT}); its <gitops.path>"
-                      " subdirectory is replaced",
+            "output": f"directory to write into (default {DEFAULT_OUTPUT}); inside this"
+                      " repository only under the default. Only files the last render wrote"
+                      f" (listed in <output>/{gitops.MANIFEST}) are replaced or removed",
+            "force": "also overwrite (or remove) files edited by hand since the last render"
+                     " and files in the way that it did not write",
             "sops-config": "also rewrite the repository's .sops.yaml from the inventory's"
                            " age recipients"})
 def render(c: Context, inventory: str | None = None, output: str = DEFAULT_OUTPUT,
-           sops_config: bool = False) -> None:
-    """Write the GitOps layout (gitops.path, .sops.yaml) from the rendered stack."""
+           sops_config: bool = False, force: bool = False) -> None:
+    """Write the GitOps layout (gitops.path, .sops.yaml) from the rendered stack.
+
+    Refuses an output inside this repository other than the default cache, and never
+    changes a file the previous render did not write (or that was edited since) unless
+    ``--force``.
+    """
     with user_errors():
         s = session(inventory, offline=True)
         ctx = context(s.inventory.data)
         out = Path(output)
         out = out if out.is_absolute() else REPO_ROOT / out
-        written = gitops.write(gitops.build(ctx), out)
-        print(f"wrote {len(written)} files to {out}/{gitops.root_path(ctx)} (and .sops.yaml)")
+        gitops.check_output(out, REPO_ROOT)  # before rendering: a refusal comes fast
+        done = gitops.write(gitops.build(ctx), out, force=force, repo_root=REPO_ROOT)
+        for line in done.report():
+            print(line)
+        print(f"wrote {len(done.changed)} of {len(done.files)} files (the others were"
+              f" unchanged) to {out}/{gitops.root_path(ctx)} (and .sops.yaml,"
+              f" {gitops.MANIFEST})")
         if sops_config:
             sops.SOPS_CONFIG.write_text(sops.creation_rules(
                 list(ctx["secrets"]["age_recipients"])))

@@ -19,12 +19,20 @@ each component; a ``custom-resources`` directory only once the components that i
 its CRDs are ready (a ClusterIssuer before cert-manager's CRDs would fail the dry run of
 its whole directory). ``.sops.yaml`` (creation rules) is written at the output root.
 Rendering is deterministic: the same inventory gives byte-identical files.
+
+:func:`write` changes only what it wrote: ``.stack-gitops-manifest.json`` at the output
+root lists those files with their sha256; anything else is left alone, a hand-edited
+file is refused without ``force``, and an output inside this repository is refused
+unless it is the default cache ``.cache/gitops``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
-import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,6 +41,7 @@ from typing import Any
 import yaml
 
 from tasks.engine.errors import UserError
+from tasks.repo import REPO_ROOT
 from tasks.stack import sops
 from tasks.stack.components import render_all
 from tasks.stack.render import Bundle, Document, Release
@@ -323,17 +332,186 @@ def _providers(custom: list[Document], comp: str, bases: set[str],
     return needs
 
 
-def write(layout: Layout, out: Path) -> list[Path]:
-    """Write the layout under ``out``, replacing ``out/<root>`` entirely (no stale files)."""
+# Writing ------------------------------------------------------------------------------
+
+DEFAULT_OUTPUT = ".cache/gitops"  # inside the repository, the only place render may write
+MANIFEST = ".stack-gitops-manifest.json"  # at the output root: what the last render wrote
+REPORT_CAP = 10  # lines about files left alone, then a count
+
+
+@dataclass
+class Written:
+    """What :func:`write` did (paths under the output directory)."""
+
+    files: list[Path] = field(default_factory=list)  # every file of the layout, in place
+    changed: list[Path] = field(default_factory=list)  # those (re)written this time
+    removed: list[Path] = field(default_factory=list)  # ours, no longer produced
+    left_alone: list[str] = field(default_factory=list)  # not ours: never touched
+    forced: list[str] = field(default_factory=list)  # "path: why", changed by --force
+
+    def report(self) -> list[str]:
+        lines = [f"removed {p} (written by the last render, no longer produced)"
+                 for p in self.removed]
+        lines += [f"--force: overwrote or removed {what}" for what in self.forced]
+        shown = self.left_alone[:REPORT_CAP]
+        lines += [f"left alone {rel}: not written by gitops.render" for rel in shown]
+        if len(self.left_alone) > len(shown):
+            lines.append(f"left alone {len(self.left_alone) - len(shown)} more files"
+                         " not written by gitops.render")
+        return lines
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _inside(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def check_output(out: Path, repo_root: Path | None = None, what: str = "--output") -> Path:
+    """The resolved output directory; refused inside the repository unless under
+    :data:`DEFAULT_OUTPUT`.
+
+    Decided on the path with symlinks and ``..`` resolved, and also on the path as
+    written with only ``..`` collapsed: ``.cache/gitops/../../tasks`` is refused even
+    when ``.cache`` is a symlink that makes it resolve elsewhere.
+    """
+    root = (repo_root or REPO_ROOT).resolve()
+    resolved = out.resolve()
+    lexical = Path(os.path.normpath(root / out))  # root / an absolute path is that path
+    cache = (root / DEFAULT_OUTPUT).resolve()
+    # A .cache/gitops that is a symlink to elsewhere in the repository is no cache.
+    cache_ok = cache == root / DEFAULT_OUTPUT or not _inside(cache, root)
+    for path, cache_dir, is_ in ((resolved, cache, f"{resolved} is"),
+                                 (lexical, root / DEFAULT_OUTPUT,
+                                  f"{lexical} (through a symlink: {resolved}) is")):
+        if _inside(path, root) and not (cache_ok and _inside(path, cache_dir)):
+            raise UserError(
+                f"{what} {out}: {is_} inside this repository ({root}); write to"
+                f" {DEFAULT_OUTPUT} (the default) or to a directory outside it, e.g. a"
+                " checkout of the GitOps repository")
+    return resolved
+
+
+def _read_manifest(out: Path) -> dict[str, str]:
+    path = out / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not an object")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); nothing written: fix it, or remove it"
+                        " and render with --force") from None
+    for rel, digest in files.items():
+        p = PurePosixPath(rel)
+        if p.is_absolute() or ".." in p.parts or not isinstance(digest, str):
+            raise UserError(f"{path}: entry {rel!r} is not a relative path with its sha256;"
+                            " nothing written or deleted")
+    return dict(files)
+
+
+def _current(path: Path) -> str | None:
+    """The sha256 of the file at ``path``, None when absent; a directory is a problem."""
+    if path.is_symlink():
+        return f"symlink to {os.readlink(path)}"  # never a sha256: not ours
+    if path.is_file():
+        return sha256(path.read_bytes())
+    if path.exists():
+        raise UserError(f"{path}: not a regular file where gitops.render writes one;"
+                        " nothing written: move it away")
+    return None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write(layout: Layout, out: Path, *, force: bool = False,
+          repo_root: Path | None = None) -> Written:
+    """Write the layout under ``out``, deleting only what the previous render wrote.
+
+    ``out/`` :data:`MANIFEST` lists the files written (relative path -> sha256). A file
+    listed there and no longer produced is removed; a file that is not listed is never
+    overwritten or removed (reported when under ``out/<root>``); a listed file edited by
+    hand since (another sha256) is neither, unless ``force``. Everything is checked
+    before the first change; each file is replaced atomically, the manifest last.
+    """
     if layout.problems:
         raise UserError(layout.problems[0], lines=layout.problems)
+    out = check_output(out, repo_root)
+    previous = _read_manifest(out)
+    wanted = {rel: text.encode() for rel, text in layout.files.items()}
+    for rel in [*wanted, *previous]:
+        dest = (out / rel).resolve()
+        if not _inside(dest, out):
+            raise UserError(f"{rel}: resolves to {dest}, outside {out}; nothing written")
+        check_output(dest, repo_root, what=rel)
+        blocked = [d for d in (out / rel).parents if _inside(d, out) and d.is_file()]
+        if rel in wanted and blocked:
+            raise UserError(f"{blocked[-1]}: a file where gitops.render needs a directory;"
+                            " nothing written: move it away")
+
+    conflicts: list[tuple[str, str]] = []  # (relative path, why it is not ours to change)
+    stale: list[Path] = []
+    for rel, data in wanted.items():
+        current = _current(out / rel)
+        if current is None or current == sha256(data):
+            continue
+        if rel not in previous:
+            conflicts.append((rel, "exists and was not written by gitops.render"))
+        elif current != previous[rel]:
+            conflicts.append((rel, "edited by hand since the last render"))
+    for rel, digest in previous.items():
+        current = _current(out / rel)
+        if rel in wanted or current is None:
+            continue
+        if current != digest:
+            conflicts.append((rel, "edited by hand since the last render, no longer produced"))
+            if not force:
+                continue
+        stale.append(out / rel)
+    if conflicts and not force:
+        lines = [f"{out / rel}: {why}: refusing to overwrite or delete it"
+                 for rel, why in conflicts]
+        raise UserError(lines[0], lines=[
+            *lines, "nothing written or deleted; --force overwrites (or deletes) these files"])
+
     target = out / layout.root
-    if target.exists():
-        shutil.rmtree(target)
-    written = []
-    for rel, text in layout.files.items():
+    known = set(wanted) | set(previous)
+    left_alone = sorted(
+        rel for p in (target.rglob("*") if target.is_dir() else [])
+        if (p.is_file() or p.is_symlink())
+        and (rel := p.relative_to(out).as_posix()) not in known)
+    done = Written(left_alone=left_alone, forced=[f"{rel} ({why})" for rel, why in conflicts])
+    for rel, data in wanted.items():
         path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        written.append(path)
-    return written
+        if _current(path) != sha256(data):
+            _atomic_write(path, data)
+            done.changed.append(path)
+        done.files.append(path)
+    for path in stale:
+        path.unlink()
+        done.removed.append(path)
+        for parent in path.parents:  # the directories this emptied, up to the output
+            if parent == out or not _inside(parent, out) or any(parent.iterdir()):
+                break
+            parent.rmdir()
+    manifest = {"generator": "inv gitops.render", "version": 1,
+                "files": {rel: sha256(data) for rel, data in wanted.items()}}
+    _atomic_write(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    return done

@@ -407,3 +407,37 @@ def test_missing_deployment(bundle: Bundle, ctx: dict[str, Any]) -> None:
                                 if (d.kind, d.name) != ("Deployment", "api-generation")])
     assert apps.checks(without, ctx) == [
         "charts/apps: Deployment api-generation: missing (inventory apps.api_generation)"]
+
+
+def test_ingress_backend_service_missing(bundle: Bundle, ctx: dict[str, Any]) -> None:
+    def wrong(o: dict[str, Any]) -> None:
+        o["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = "api-gatewy"
+    assert errors_of(bundle, ctx, "Ingress", "api-gateway", wrong) == [
+        "charts/apps/templates/ingress.yaml: Ingress api-gateway: spec.rules[0].http"
+        ".paths[0].backend.service.name: no Service api-gatewy"]
+
+
+PDB = "charts/apps/templates/pdb.yaml: PodDisruptionBudget api-gateway"
+
+
+@pytest.mark.parametrize(("budget", "expected"), [
+    ({"minAvailable": "100%"},
+     [f"{PDB}: spec.minAvailable: 100% must be below the 2 replica(s) of api-gateway, or no"
+      " pod can ever be evicted"]),
+    ({"minAvailable": "51%"},  # rounded up, as the disruption controller does: 2 of 2
+     [f"{PDB}: spec.minAvailable: 51% must be below the 2 replica(s) of api-gateway, or no"
+      " pod can ever be evicted"]),
+    ({"minAvailable": "50%"}, []),
+    ({"maxUnavailable": 0},
+     [f"{PDB}: spec.maxUnavailable: 0 must be above 0, or no pod can ever be evicted"]),
+    ({"maxUnavailable": "0%"},
+     [f"{PDB}: spec.maxUnavailable: 0% must be above 0, or no pod can ever be evicted"]),
+    ({"maxUnavailable": 1}, []),
+    ({"maxUnavailable": "10%"}, []),  # rounded up: 1 pod
+])
+def test_pdb_budgets_that_block_drains(bundle: Bundle, ctx: dict[str, Any],
+                                       budget: dict[str, Any], expected: list[str]) -> None:
+    def wrong(o: dict[str, Any]) -> None:
+        del o["spec"]["minAvailable"]
+        o["spec"].update(budget)
+    assert errors_of(bundle, ctx, "PodDisruptionBudget", "api-gateway", wrong) == expected

@@ -3,6 +3,7 @@ that Flux never applies an object before what it needs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -11,6 +12,7 @@ import jsonschema
 import pytest
 import yaml
 from invoke.context import Context
+from invoke.exceptions import Exit
 from platform_ctx import variant
 
 import tasks.gitops as gitops_task
@@ -280,30 +282,251 @@ def test_plaintext_secrets_are_refused(tmp_path: Path) -> None:
 
 # Writing --------------------------------------------------------------------------------
 
-def test_write_replaces_the_tree(tmp_path: Path) -> None:
-    stale = tmp_path / ROOT / "old" / "gone.yaml"
-    stale.parent.mkdir(parents=True)
-    stale.write_text("x: 1\n")
-    keep = tmp_path / "README.md"
-    keep.write_text("not ours\n")
+def platform_without_cert_manager(ctx: dict[str, Any] | None = None) -> dict[str, Bundle]:
+    ctx = ctx or CTX
+    return {m.NAME: m.render(ctx) for m in (k3s, traefik, flux)}
+
+
+def manifest(out: Path) -> dict[str, str]:
+    data = json.loads((out / gitops.MANIFEST).read_text())
+    files: dict[str, str] = data["files"]
+    return files
+
+
+def test_write_writes_the_layout_and_its_manifest(tmp_path: Path) -> None:
     layout = build()
-    written = gitops.write(layout, tmp_path)
-    assert sorted(str(p.relative_to(tmp_path)) for p in written) == sorted(layout.files)
-    assert not stale.exists() and keep.exists()
+    done = gitops.write(layout, tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in done.files) == sorted(layout.files)
+    assert done.changed == done.files and done.removed == [] and done.left_alone == []
     for rel, text in layout.files.items():
         assert (tmp_path / rel).read_text() == text
         list(yaml.safe_load_all(text))  # every file parses
+    assert manifest(tmp_path) == {
+        rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in layout.files.items()}
+    assert not list(tmp_path.rglob("*.tmp"))  # no temporary file left behind
+    again = gitops.write(build(), tmp_path)  # deterministic: nothing to rewrite
+    assert again.changed == [] and again.report() == []
 
 
-def test_task_writes_the_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_render_did_not_write_survives_a_rerender(tmp_path: Path) -> None:
+    gitops.write(build(), tmp_path)
+    foreign = {f"{ROOT}/old/gone.yaml": "x: 1\n", f"{ROOT}/traefik/mine.yaml": "y: 2\n",
+               "README.md": "the GitOps repository\n"}
+    for rel, text in foreign.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    done = gitops.write(build(), tmp_path)
+    for rel, text in foreign.items():
+        assert (tmp_path / rel).read_text() == text
+    assert done.removed == []
+    assert done.left_alone == [f"{ROOT}/old/gone.yaml", f"{ROOT}/traefik/mine.yaml"]
+    assert done.report() == [
+        f"left alone {ROOT}/old/gone.yaml: not written by gitops.render",
+        f"left alone {ROOT}/traefik/mine.yaml: not written by gitops.render"]
+    assert f"{ROOT}/old/gone.yaml" not in manifest(tmp_path)
+
+
+def test_left_alone_files_are_reported_one_line_each_up_to_a_cap(tmp_path: Path) -> None:
+    (tmp_path / ROOT / "mine").mkdir(parents=True)
+    for n in range(gitops.REPORT_CAP + 3):
+        (tmp_path / ROOT / "mine" / f"f{n:02}.yaml").write_text("x: 1\n")
+    report = gitops.write(build(), tmp_path).report()
+    assert len(report) == gitops.REPORT_CAP + 1
+    assert report[0] == f"left alone {ROOT}/mine/f00.yaml: not written by gitops.render"
+    assert report[-1] == "left alone 3 more files not written by gitops.render"
+
+
+def test_a_file_no_longer_produced_is_removed(tmp_path: Path) -> None:
+    gitops.write(build(), tmp_path)
+    issuers = tmp_path / ROOT / "cert-manager" / "custom-resources" / "clusterissuers.yaml"
+    mine = tmp_path / ROOT / "namespaces" / "mine.yaml"
+    mine.write_text("x: 1\n")
+    assert issuers.is_file()
+    done = gitops.write(build(platform_without_cert_manager()), tmp_path)
+    gone = {f"{ROOT}/cert-manager/custom-resources/clusterissuers.yaml",
+            f"{ROOT}/cert-manager/custom-resources/kustomization.yaml",
+            f"{ROOT}/cert-manager/helmrelease-cert-manager.yaml",
+            f"{ROOT}/cert-manager/kustomization.yaml",
+            f"{ROOT}/flux-system/helm-repositories.yaml",
+            f"{ROOT}/namespaces/cert-manager.yaml",
+            f"{ROOT}/namespaces/kustomization.yaml"}
+    assert {str(p.relative_to(tmp_path)) for p in done.removed} == gone
+    assert not any((tmp_path / rel).exists() for rel in gone)
+    assert not (tmp_path / ROOT / "cert-manager").exists()  # emptied directories too
+    assert mine.read_text() == "x: 1\n"  # not ours: its directory stays with it
+    assert done.left_alone == [f"{ROOT}/namespaces/mine.yaml"]
+    assert sorted(manifest(tmp_path)) == sorted(build(platform_without_cert_manager()).files)
+
+
+def test_a_hand_edited_file_is_refused_without_force(tmp_path: Path) -> None:
+    gitops.write(build(), tmp_path)
+    edited = tmp_path / ROOT / "traefik" / "helmchartconfig.yaml"
+    edited.write_text("# tuned by hand\n")
+    dropped = tmp_path / ROOT / "cert-manager" / "helmrelease-cert-manager.yaml"
+    dropped.write_text("# tuned by hand too\n")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(UserError) as err:
+        gitops.write(build(platform_without_cert_manager()), tmp_path)
+    assert err.value.lines == [
+        f"{edited}: edited by hand since the last render: refusing to overwrite or delete it",
+        f"{dropped}: edited by hand since the last render, no longer produced: refusing to"
+        " overwrite or delete it",
+        "nothing written or deleted; --force overwrites (or deletes) these files"]
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    done = gitops.write(build(platform_without_cert_manager()), tmp_path, force=True)
+    assert edited.read_text() == build().files[f"{ROOT}/traefik/helmchartconfig.yaml"]
+    assert not dropped.exists()
+    assert done.forced == [
+        f"{ROOT}/traefik/helmchartconfig.yaml (edited by hand since the last render)",
+        f"{ROOT}/cert-manager/helmrelease-cert-manager.yaml (edited by hand since the last"
+        " render, no longer produced)"]
+
+
+def test_a_file_in_the_way_that_render_did_not_write_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".sops.yaml").write_text("creation_rules: [] # the GitOps repo's own\n")
+    with pytest.raises(UserError) as err:
+        gitops.write(build(), tmp_path)
+    assert err.value.lines[0] == (f"{tmp_path}/.sops.yaml: exists and was not written by"
+                                  " gitops.render: refusing to overwrite or delete it")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".sops.yaml"]  # nothing written
+    (tmp_path / ".sops.yaml").write_text(build().files[".sops.yaml"])  # same bytes: adopted
+    assert gitops.write(build(), tmp_path).forced == []
+    assert ".sops.yaml" in manifest(tmp_path)
+
+
+def test_a_manifest_entry_outside_the_output_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    victim = tmp_path / "victim.yaml"
+    victim.write_text("x: 1\n")
+    out.mkdir()
+    (out / gitops.MANIFEST).write_text(json.dumps({"files": {"../victim.yaml": "0" * 64}}))
+    with pytest.raises(UserError, match="is not a relative path with its sha256"):
+        gitops.write(build(), out)
+    assert victim.read_text() == "x: 1\n"
+
+
+# Where render may write -----------------------------------------------------------------
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    """The repository's inventory, with a key file that exists (render needs none)."""
     inv = tmp_path / "inventory.yaml"
     (tmp_path / "key").write_text("")
     text = (REPO_ROOT / "inventory.yaml").read_text()
     inv.write_text(text.replace("~/.ssh/id_ed25519", str(tmp_path / "key")))
+    return inv
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in repository root, with files a careless render would delete."""
+    root = tmp_path / "repo"
+    (root / ROOT).mkdir(parents=True)
+    (root / ROOT / "sentinel.yaml").write_text("keep: me\n")
+    (root / "tasks").mkdir()
+    (root / "tasks" / "sentinel.py").write_text("KEEP = 1\n")
+    (root / ".sops.yaml").write_text("creation_rules: []\n")
+    monkeypatch.setattr(gitops_task, "REPO_ROOT", root)
     monkeypatch.setattr(gitops, "render_all", platform)
-    gitops_task.render(Context(), inventory=str(inv), output=str(tmp_path / "out"))
+    return root
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("output", [".", "tasks", "./tasks/../", ".cache/gitops/../..",
+                                    ".cache/gitopsx", ".cache", "link-to-repo"])
+def test_task_refuses_an_output_inside_the_repository(
+        output: str, repo: Path, inventory: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "link-to-repo").symlink_to(repo)
+    out = str(tmp_path / output) if output == "link-to-repo" else output
+    before = tree(repo)
+    with pytest.raises(Exit) as exit_:
+        gitops_task.render(Context(), inventory=str(inventory), output=out)
+    assert exit_.value.code == 1
+    resolved = (repo / out).resolve()
+    shown = out if output == "link-to-repo" else repo / output
+    assert capsys.readouterr().err == (
+        f"error: --output {shown}: {resolved} is inside this repository ({repo}); write to"
+        " .cache/gitops (the default) or to a directory outside it, e.g. a checkout of the"
+        " GitOps repository\n")
+    assert tree(repo) == before  # the sentinels survive; nothing written
+
+
+def test_task_refuses_this_repository_itself(inventory: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    sops_config = (REPO_ROOT / ".sops.yaml").read_bytes()
+    for output in (".", str(REPO_ROOT / "tasks" / "..")):  # both resolve to REPO_ROOT
+        with pytest.raises(Exit) as exit_:
+            gitops_task.render(Context(), inventory=str(inventory), output=output)
+        assert exit_.value.code == 1
+        assert "is inside this repository" in capsys.readouterr().err
+    assert (REPO_ROOT / ".sops.yaml").read_bytes() == sops_config
+    assert not (REPO_ROOT / gitops.MANIFEST).exists()
+    assert not (REPO_ROOT / "clusters").exists()
+
+
+def test_dot_dot_out_of_a_symlinked_cache_is_refused(repo: Path, tmp_path: Path) -> None:
+    """.cache/gitops/../../tasks is refused when .cache links elsewhere (as in a git
+    worktree sharing the main checkout's cache): it resolves outside, reads as inside."""
+    (tmp_path / "elsewhere").mkdir()
+    (repo / ".cache").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UserError) as err:
+        gitops.write(build(), repo / ".cache/gitops/../../tasks", repo_root=repo)
+    assert err.value.lines == [
+        f"--output {repo}/.cache/gitops/../../tasks: {repo}/tasks (through a symlink:"
+        f" {tmp_path}/tasks) is inside this repository ({repo}); write to .cache/gitops"
+        " (the default) or to a directory outside it, e.g. a checkout of the GitOps"
+        " repository"]
+    assert not (tmp_path / "tasks").exists()
+    assert tree(repo / "tasks") == {"sentinel.py": b"KEEP = 1\n"}
+    out = repo / ".cache" / "gitops"  # the cache itself, resolved elsewhere: fine
+    gitops.write(build(), out, repo_root=repo)
+    assert (tmp_path / "elsewhere" / "gitops" / gitops.MANIFEST).is_file()
+
+
+def test_a_cache_redirected_into_the_repository_is_refused(repo: Path) -> None:
+    (repo / ".cache").mkdir()
+    (repo / ".cache" / "gitops").symlink_to(repo / "tasks")
+    with pytest.raises(UserError, match="is inside this repository"):
+        gitops.write(build(), repo / ".cache" / "gitops", repo_root=repo)
+    assert tree(repo / "tasks") == {"sentinel.py": b"KEEP = 1\n"}
+
+
+def test_task_writes_the_default_output(repo: Path, inventory: Path) -> None:
+    before = tree(repo)
+    gitops_task.render(Context(), inventory=str(inventory))
+    out = repo / ".cache" / "gitops"
+    assert (out / ROOT / "flux-system" / "layers.yaml").is_file()
+    assert sorted(manifest(out)) == sorted(build().files)
+    assert {k: v for k, v in tree(repo).items() if not k.startswith(".cache/")} == before
+    gitops_task.render(Context(), inventory=str(inventory), output=".cache/gitops/other")
+    assert (out / "other" / ROOT / "kustomization.yaml").is_file()
+    assert gitops.check_output(REPO_ROOT / ".cache" / "gitops") == (
+        REPO_ROOT / ".cache" / "gitops").resolve()
+
+
+def test_task_writes_the_layout(tmp_path: Path, inventory: Path,
+                                monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(gitops, "render_all", platform)
+    gitops_task.render(Context(), inventory=str(inventory), output=str(tmp_path / "out"))
     assert (tmp_path / "out" / ROOT / "flux-system" / "layers.yaml").is_file()
     assert (tmp_path / "out" / ".sops.yaml").read_text() == sops.SOPS_CONFIG.read_text()
+    n = len(build().files)
+    assert capsys.readouterr().out == (
+        f"wrote {n} of {n} files (the others were unchanged) to {tmp_path / 'out'}/{ROOT}"
+        " (and .sops.yaml, .stack-gitops-manifest.json)\n")
+    (tmp_path / "out" / ROOT / "traefik" / "helmchartconfig.yaml").write_text("# mine\n")
+    with pytest.raises(Exit):
+        gitops_task.render(Context(), inventory=str(inventory), output=str(tmp_path / "out"))
+    gitops_task.render(Context(), inventory=str(inventory), output=str(tmp_path / "out"),
+                       force=True)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"--force: overwrote or removed {ROOT}/traefik/helmchartconfig.yaml (edited by hand"
+        " since the last render)")
 
 
 # Schemas --------------------------------------------------------------------------------

@@ -262,3 +262,142 @@ def test_missing_file_bad_yaml_and_loose_mode_are_caught() -> None:
     assert any(e.startswith(f"{PSA}: (file): invalid YAML") for e in errors)
     assert f"manifests/k3s/host: HostFile {k3s.AUDIT_POLICY}: missing from the k3s bundle" \
         in errors
+
+
+# Each remaining branch broken alone: the exact lines, nothing else ---------------------
+
+def replace_arg(field: str, name: str, value: str) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        d[field] = [a for a in d[field] if not a.startswith(f"{name}=")] + [f"{name}={value}"]
+    return change
+
+
+UNKNOWN = ("unknown K3s server setting (typo? known: see"
+           " tasks/stack/components/k3s_checks.py)")
+
+ALONE: list[tuple[str, str, Callable[[dict[str, Any]], None], list[str]]] = [
+    ("datastore endpoint", k3s.CONFIG, setter("datastore-endpoint", "mysql://x"),
+     [f"{CFG}: datastore-endpoint: {UNKNOWN}",
+      f"{CFG}: datastore-endpoint: the spec's datastore is embedded SQLite: remove it"]),
+    ("data dir", k3s.CONFIG, setter("data-dir", "/srv/k3s"),
+     [f"{CFG}: data-dir: must be '/var/lib/rancher/k3s', got '/srv/k3s'"]),
+    ("no node name", k3s.CONFIG, lambda d: d.pop("node-name"),
+     [f"{CFG}: node-name: missing: the node's name from the inventory"]),
+    ("empty node name", k3s.CONFIG, setter("node-name", ""),
+     [f"{CFG}: node-name: missing: the node's name from the inventory"]),
+    ("no kubeconfig mode", k3s.CONFIG, lambda d: d.pop("write-kubeconfig-mode"),
+     [f"{CFG}: write-kubeconfig-mode: missing (expected '0600')"]),
+    ("secrets encryption as a string", k3s.CONFIG, setter("secrets-encryption", "true"),
+     [f"{CFG}: secrets-encryption: must be True, got 'true'"]),
+    ("audit policy file", k3s.CONFIG,
+     replace_arg("kube-apiserver-arg", "audit-policy-file", "/tmp/audit.yaml"),
+     [f"{CFG}: kube-apiserver-arg audit-policy-file: must be"
+      " /etc/rancher/k3s/audit-policy.yaml, got /tmp/audit.yaml"]),
+    ("audit log path", k3s.CONFIG,
+     replace_arg("kube-apiserver-arg", "audit-log-path", "/tmp/audit.log"),
+     [f"{CFG}: kube-apiserver-arg audit-log-path: must be"
+      " /var/lib/rancher/k3s/server/logs/audit.log, got /tmp/audit.log"]),
+    ("audit log backups not a number", k3s.CONFIG,
+     replace_arg("kube-apiserver-arg", "audit-log-maxbackup", "ten"),
+     [f"{CFG}: kube-apiserver-arg audit-log-maxbackup: must be a positive number, got ten"]),
+    ("controller manager on localhost", k3s.CONFIG,
+     setter("kube-controller-manager-arg", ["bind-address=127.0.0.1"]),
+     [f"{CFG}: kube-controller-manager-arg bind-address: must be 0.0.0.0 so Prometheus can"
+      " scrape it, got 127.0.0.1"]),
+    ("args not a list", k3s.CONFIG,
+     setter("kube-controller-manager-arg", "bind-address=0.0.0.0"),
+     [f"{CFG}: kube-controller-manager-arg: must be a list of name=value strings",
+      f"{CFG}: kube-controller-manager-arg bind-address: must be 0.0.0.0 so Prometheus can"
+      " scrape it, got None"]),
+    ("psa apiVersion", k3s.PSA, setter("apiVersion", "apiserver.config.k8s.io/v1alpha1"),
+     [f"{PSA}: apiVersion: must be 'apiserver.config.k8s.io/v1', got"
+      " 'apiserver.config.k8s.io/v1alpha1'"]),
+    ("psa kind", k3s.PSA, setter("kind", "AdmissionConfig"),
+     [f"{PSA}: kind: must be 'AdmissionConfiguration', got 'AdmissionConfig'"]),
+    ("PodSecurity twice", k3s.PSA, lambda d: d["plugins"].append(d["plugins"][0]),
+     [f"{PSA}: plugins: must configure PodSecurity exactly once, found 2"]),
+    ("PodSecurity from a file", k3s.PSA,
+     lambda d: d["plugins"][0].pop("configuration"),
+     [f"{PSA}: plugins[PodSecurity].configuration: missing"]),
+    ("PodSecurity configuration kind", k3s.PSA,
+     lambda d: _conf(d).__setitem__("kind", "PodSecurityConfig"),
+     [f"{PSA}: kind: must be 'PodSecurityConfiguration', got 'PodSecurityConfig'"]),
+    ("audit mode baseline", k3s.PSA,
+     lambda d: _conf(d)["defaults"].__setitem__("audit", "baseline"),
+     [f"{PSA}: defaults.audit: must be restricted, got baseline"]),
+    ("enforce version missing", k3s.PSA,
+     lambda d: _conf(d)["defaults"].pop("enforce-version"),
+     [f"{PSA}: defaults.enforce-version: must be v1.33, got None"]),
+    ("exempt runtime class", k3s.PSA,
+     lambda d: _conf(d)["exemptions"].__setitem__("runtimeClasses", ["kata"]),
+     [f"{PSA}: exemptions.runtimeClasses: must be empty, got ['kata']"]),
+    ("kube-system not exempt", k3s.PSA,
+     lambda d: _conf(d)["exemptions"].pop("namespaces"),
+     [f"{PSA}: exemptions.namespaces: must be exactly ['kube-system'] (each justified in"
+      " psa.yaml), got None"]),
+    ("audit apiVersion", k3s.AUDIT_POLICY, setter("apiVersion", "audit.k8s.io/v1beta1"),
+     [f"{AUDIT}: apiVersion: must be 'audit.k8s.io/v1', got 'audit.k8s.io/v1beta1'"]),
+    ("audit kind", k3s.AUDIT_POLICY, setter("kind", "AuditPolicy"),
+     [f"{AUDIT}: kind: must be 'Policy', got 'AuditPolicy'"]),
+    ("no audit rules", k3s.AUDIT_POLICY, setter("rules", []),
+     [f"{AUDIT}: rules: must be a non-empty list"]),
+    ("audit rules not a list", k3s.AUDIT_POLICY, setter("rules", {"level": "Metadata"}),
+     [f"{AUDIT}: rules: must be a non-empty list"]),
+    ("a conditional None rule first", k3s.AUDIT_POLICY,
+     lambda d: d["rules"].insert(0, {"level": "None", "users": ["system:kube-proxy"]}),
+     []),
+]
+
+
+@pytest.mark.parametrize(("path", "change", "expected"), [c[1:] for c in ALONE],
+                         ids=[c[0] for c in ALONE])
+def test_each_check_alone(path: str, change: Callable[[dict[str, Any]], None],
+                          expected: list[str]) -> None:
+    assert broken(path, change) == expected
+
+
+@pytest.mark.parametrize(("path", "kind", "source"), [
+    (k3s.CONFIG, "K3sConfig", "config.yaml"), (k3s.PSA, "AdmissionConfiguration", "psa.yaml"),
+    (k3s.AUDIT_POLICY, "Policy", "audit-policy.yaml")])
+def test_a_file_that_is_not_a_mapping(path: str, kind: str, source: str) -> None:
+    files = [dataclasses.replace(f, content="- a\n- b\n") if f.path == path else f
+             for f in k3s.render(CTX).host_files]
+    assert k3s.checks(Bundle(host_files=files), CTX) == [
+        f"manifests/k3s/host/{source}: {kind} {path}: (file): must be a mapping, got list"]
+
+
+# The API server's matching: an empty resources or nonResourceURLs list restricts
+# nothing; resourceNames make a rule apply to some objects only.
+BODY = "would log the body of {}: sensitive objects get Metadata at most"
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ({"level": "RequestResponse", "resources": []},
+     [f"{AUDIT}: rules[0].level: RequestResponse {BODY.format(w)}"
+      for w in ("core/secrets", "core/configmaps", "core/serviceaccounts/token",
+                "authentication.k8s.io/tokenreviews")]),
+    ({"level": "Request", "nonResourceURLs": []},
+     [f"{AUDIT}: rules[0].level: Request {BODY.format(w)}"
+      for w in ("core/secrets", "core/configmaps", "core/serviceaccounts/token",
+                "authentication.k8s.io/tokenreviews")]),
+    ({"level": "RequestResponse", "nonResourceURLs": ["/metrics"]}, []),
+])
+def test_audit_rules_match_as_the_api_server_does(rule: dict[str, Any],
+                                                  expected: list[str]) -> None:
+    assert broken(k3s.AUDIT_POLICY, lambda d: d["rules"].insert(0, rule)) == expected
+
+
+def test_a_catch_all_may_spell_out_empty_lists() -> None:
+    def spelled(d: dict[str, Any]) -> None:
+        d["rules"][-1] = {"level": "Metadata", "resources": [], "nonResourceURLs": []}
+    assert broken(k3s.AUDIT_POLICY, spelled) == []
+
+
+def test_a_rule_for_some_secrets_does_not_cover_the_others() -> None:
+    def named_first(d: dict[str, Any]) -> None:
+        d["rules"][0:0] = [
+            {"level": "Metadata",
+             "resources": [{"group": "", "resources": ["secrets"], "resourceNames": ["x"]}]},
+            {"level": "RequestResponse", "resources": [{"group": "", "resources": ["secrets"]}]}]
+    assert broken(k3s.AUDIT_POLICY, named_first) == [
+        f"{AUDIT}: rules[1].level: RequestResponse {BODY.format('core/secrets')}"]

@@ -391,3 +391,57 @@ def test_network_policy_missing(bundle: Bundle, ctx: dict[str, Any]) -> None:
     assert errors == ["manifests/kafka/kafka.yaml: Kafka my-cluster: NetworkPolicy: none"
                       " selects the Kafka pods (strimzi.io/cluster=my-cluster,"
                       " strimzi.io/kind=Kafka, strimzi.io/name=my-cluster-kafka)"]
+
+
+# Each remaining branch broken alone: the exact lines, nothing else ---------------------
+
+K = "manifests/kafka/kafka.yaml: Kafka my-cluster"
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("transaction.state.log.replication.factor", 2,
+     f"{K}: spec.kafka.config.transaction.state.log.replication.factor: must be <= broker"
+     " count 1 (is 2)"),
+    ("default.replication.factor", 2,
+     f"{K}: spec.kafka.config.default.replication.factor: must be <= broker count 1 (is 2)"),
+    ("transaction.state.log.min.isr", 2,
+     f"{K}: spec.kafka.config.transaction.state.log.min.isr: must be <="
+     " transaction.state.log.replication.factor 1 (is 2)"),
+])
+def test_each_kafka_setting_alone(bundle: Bundle, ctx: dict[str, Any], key: str, value: int,
+                                  expected: str) -> None:
+    def change(o: dict[str, Any]) -> None:
+        o["spec"]["kafka"]["config"][key] = value
+    assert errors_of(bundle, ctx, "Kafka", None, change) == [expected]
+
+
+def test_user_without_an_acl_for_a_topic(bundle: Bundle, ctx: dict[str, Any]) -> None:
+    def drop(o: dict[str, Any]) -> None:
+        acls = o["spec"]["authorization"]["acls"]
+        acls[:] = [a for a in acls if a["resource"].get("name") != "travel-proposal.completed"]
+    assert errors_of(bundle, ctx, "KafkaUser", None, drop) == [
+        "manifests/kafka/user.yaml: KafkaUser app-client: spec.authorization.acls: no ACL"
+        " for topic travel-proposal.completed"]
+
+
+def extra(bundle: Bundle, kind: str, name: str, labels: dict[str, str],
+          spec: dict[str, Any]) -> Bundle:
+    doc = Document("manifests/kafka/extra.yaml", {
+        "apiVersion": "kafka.strimzi.io/v1beta2", "kind": kind,
+        "metadata": {"name": name, "namespace": "kafka", "labels": labels}, "spec": spec})
+    return Bundle(documents=[*bundle.documents, doc], releases=bundle.releases)
+
+
+@pytest.mark.parametrize(("kind", "labels", "spec", "got"), [
+    ("KafkaUser", {"strimzi.io/cluster": "other"},
+     {"authentication": {"type": "scram-sha-512"}}, '"other"'),
+    ("KafkaNodePool", {"strimzi.io/cluster": "other"},
+     {"replicas": 1, "roles": ["broker"]}, '"other"'),
+    ("KafkaTopic", {}, {"partitions": 1, "replicas": 1}, "null"),
+])
+def test_a_cluster_label_naming_no_kafka(bundle: Bundle, ctx: dict[str, Any], kind: str,
+                                         labels: dict[str, str], spec: dict[str, Any],
+                                         got: str) -> None:
+    errors = kafka.checks(extra(bundle, kind, "spare", labels, spec), ctx)
+    assert errors == [f"manifests/kafka/extra.yaml: {kind} spare: metadata.labels."
+                      f"strimzi.io/cluster: must name the Kafka cluster (my-cluster), got {got}"]

@@ -55,6 +55,41 @@ CASES: list[tuple[str, tuple[str | int, ...], Any, list[str]]] = [
 ]
 
 
+# Each remaining branch broken alone.
+CASES += [
+    ("Deployment", (*C0, "ports", 0, "hostPort"), 65536,
+     ["spec.template.spec.containers[0].ports[0].hostPort: must be between 1 and 65535;"
+      " got 65536"]),
+    ("Deployment", (*C0, "ports", 0, "containerPort"), 0,
+     ["spec.template.spec.containers[0].ports[0].containerPort: must be between 1 and"
+      " 65535; got 0"]),
+    ("Deployment", (*C0, "ports", 0, "name"), "8080",
+     ["spec.template.spec.containers[0].ports[0].name: '8080' is not an IANA service name"
+      " (at most 15 lowercase letters, digits and '-', with a letter)"]),
+    ("Deployment", (*C0, "ports", 0, "name"), "http--api",
+     ["spec.template.spec.containers[0].ports[0].name: 'http--api' is not an IANA service"
+      " name (at most 15 lowercase letters, digits and '-', with a letter)"]),
+    ("Deployment", (*C0, "name"), "a" * 64,
+     [f"spec.template.spec.containers[0].name: {'a' * 64!r} is not a DNS label"]),
+    ("Service", ("spec", "ports", 0, "port"), 65536,
+     ["spec.ports[0].port: must be between 1 and 65535; got 65536"]),
+    ("Service", ("spec", "ports", 0, "nodePort"), 32768,
+     ["spec.ports[0].nodePort: must be between 30000 and 32767; got 32768"]),
+    ("Service", ("spec", "ports", 0, "targetPort"), 0,
+     ["spec.ports[0].targetPort: must be between 1 and 65535; got 0"]),
+    ("Service", ("spec", "ports", 0, "name"), "HTTP",
+     ["spec.ports[0].name: 'HTTP' is not an IANA service name (at most 15 lowercase"
+      " letters, digits and '-', with a letter)"]),
+    ("Service", ("spec", "ports", 0, "protocol"), "tcp",
+     ["spec.ports[0].protocol: must be one of TCP, UDP, SCTP; got 'tcp'"]),
+    ("PodDisruptionBudget", ("spec", "minAvailable"), DELETE, []),
+    ("Deployment", ("spec", "selector"), {"matchExpressions": [
+        {"key": "app.kubernetes.io/name", "operator": "Exists"}]}, []),
+    ("Service", ("spec", "ports", 0, "nodePort"), 30000, []),
+    ("Service", ("spec", "ports", 0, "targetPort"), 3000, []),
+]
+
+
 @pytest.mark.parametrize(("kind", "path", "value", "expected"), CASES,
                          ids=[f"{c[0]}-{'.'.join(map(str, c[1]))}" for c in CASES])
 def test_refused_by_the_api_server(kind: str, path: tuple[str | int, ...], value: Any,

@@ -129,6 +129,65 @@ CASES: list[tuple[str, list[tuple[tuple[str | int, ...], Any]], list[str]]] = [
 ]
 
 
+# Each branch of each rule broken alone (the cases above cover the others).
+EPHEMERAL = {"name": "debug", "image": "busybox:1.36",
+             "securityContext": {"capabilities": {"drop": ["ALL"]}}}
+CASES += [
+    ("no image", [((*C0, "image"), DELETE)], ["containers[0].image: missing (rule: image)"]),
+    ("empty image", [((*C0, "image"), "")], ["containers[0].image: missing (rule: image)"]),
+    ("digest not sha256", [((*C0, "image"), "ghcr.io/x/y@md5:0123")],
+     ["containers[0].image: ghcr.io/x/y@md5:0123: a digest must be sha256:... (rule: image)"]),
+    ("truncated digest", [((*C0, "image"), "ghcr.io/x/y@sha256:abc")],
+     ["containers[0].image: ghcr.io/x/y@sha256:abc: a digest must be sha256:..."
+      " (rule: image)"]),
+    ("uppercase digest", [((*C0, "image"), "ghcr.io/x/y@sha256:" + "A" * 64)],
+     [f"containers[0].image: ghcr.io/x/y@sha256:{'A' * 64}: a digest must be sha256:..."
+      " (rule: image)"]),
+    ("bad request quantity", [((*C0, "resources", "requests", "memory"), "lots")],
+     ["containers[0].resources.requests.memory: 'lots' is not a quantity (rule: requests)"]),
+    ("cpu request above limit", [((*C0, "resources", "requests", "cpu"), "1")],
+     ["containers[0].resources.requests.cpu: 1 exceeds the limit 500m (rule: limits)"]),
+    ("no liveness probe", [((*C0, "livenessProbe"), DELETE)],
+     ['containers[0].livenessProbe: missing (or annotate the object stack.io/probes-exempt:'
+      ' "<reason>") (rule: probes)']),
+    ("probe with two handlers", [((*C0, "readinessProbe", "tcpSocket"), {"port": 3000})],
+     ["containers[0].readinessProbe: needs exactly one of httpGet, tcpSocket, exec, grpc"
+      " (rule: probes)"]),
+    ("host ipc", [((*POD, "hostIPC"), True)],
+     ["hostIPC: must not be true (rule: host-namespaces)"]),
+    ("host namespaces false", [((*POD, "hostIPC"), False), ((*POD, "hostPID"), False),
+                               ((*POD, "hostNetwork"), False)], []),
+    ("privileged init container", [((*POD, "initContainers"), [
+        {"name": "init", "image": "busybox:1.36",
+         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                       "limits": {"cpu": "10m", "memory": "16Mi"}},
+         "securityContext": {"privileged": True, "allowPrivilegeEscalation": False,
+                             "capabilities": {"drop": ["ALL"]}}}])],
+     ["initContainers[0].securityContext.privileged: must not be true (rule: privileged)"]),
+    ("ephemeral container escalation unset", [((*POD, "ephemeralContainers"), [EPHEMERAL])],
+     ["ephemeralContainers[0].securityContext.allowPrivilegeEscalation: missing (must be"
+      " false) (rule: privilege-escalation)"]),
+    ("pod non-root false", [((*POD, "securityContext", "runAsNonRoot"), False)],
+     ["securityContext.runAsNonRoot: must not be false (rule: run-as-non-root)",
+      "containers[0].securityContext.runAsNonRoot: missing (set true here or in the pod"
+      " securityContext) (rule: run-as-non-root)"]),
+    ("container root user", [((*C0, "securityContext", "runAsUser"), 0)],
+     ["containers[0].securityContext.runAsUser: must not be 0 (root) (rule: run-as-non-root)"]),
+    ("no capabilities", [((*C0, "securityContext", "capabilities"), DELETE)],
+     ["containers[0].securityContext.capabilities.drop: must include ALL"
+      " (rule: capabilities)"]),
+    ("NET_BIND_SERVICE added", [((*C0, "securityContext", "capabilities", "add"),
+                                 ["NET_BIND_SERVICE"])], []),
+    ("container seccomp unconfined", [((*C0, "securityContext", "seccompProfile"),
+                                       {"type": "Unconfined"})],
+     ["containers[0].securityContext.seccompProfile.type: Unconfined is not RuntimeDefault or"
+      " Localhost (rule: seccomp)"]),
+    ("host port zero is unset", [((*C0, "ports", 0, "hostPort"), 0)], []),
+    ("configMap volume", [((*POD, "volumes", 0), {"name": "tmp", "configMap": {"name": "c"}})],
+     []),
+]
+
+
 @pytest.mark.parametrize(("edits", "expected"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_rules(edits: list[tuple[tuple[str | int, ...], Any]], expected: list[str]) -> None:

@@ -9,6 +9,7 @@ the object and the field.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -171,6 +172,15 @@ def autoscalers(docs: list[Document]) -> list[str]:
     return out
 
 
+def _pods(value: Any, replicas: int) -> int | None:
+    """A PDB count or percentage as pods (percentages round up, as Kubernetes does)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        return math.ceil(int(value[:-1]) * replicas / 100)
+    return None
+
+
 def disruption_budgets(docs: list[Document]) -> list[str]:
     """A PDB covers pods and leaves room for one eviction (else drains hang)."""
     out = []
@@ -180,9 +190,15 @@ def disruption_budgets(docs: list[Document]) -> list[str]:
             out.append(f"{pdb.label}: spec.selector: selects no Deployment's pods")
             continue
         need = dig(pdb.obj, "spec", "minAvailable")
+        spare = dig(pdb.obj, "spec", "maxUnavailable")
         for deploy in pods:
-            if isinstance(need, int) and need >= _replicas(deploy, docs):
+            replicas = _replicas(deploy, docs)
+            wanted = _pods(need, replicas)
+            if wanted is not None and wanted >= replicas:
                 out.append(f"{pdb.label}: spec.minAvailable: {need} must be below the"
-                           f" {_replicas(deploy, docs)} replica(s) of {deploy.name}, or no"
+                           f" {replicas} replica(s) of {deploy.name}, or no"
                            " pod can ever be evicted")
+            if _pods(spare, replicas) == 0:
+                out.append(f"{pdb.label}: spec.maxUnavailable: {spare} must be above 0,"
+                           " or no pod can ever be evicted")
     return out

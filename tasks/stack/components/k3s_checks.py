@@ -205,10 +205,16 @@ def _psa(report: Report, doc: dict[str, Any], version: str) -> None:
 
 
 def _rule_matches(rule: Mapping[str, Any], group: str, resource: str) -> bool:
-    """Could ``rule`` apply to requests on ``group/resource`` (ignoring user, verb)?"""
-    if "resources" not in rule:
-        return "nonResourceURLs" not in rule
-    for entry in rule.get("resources") or []:
+    """Could ``rule`` apply to requests on ``group/resource`` (ignoring user, verb)?
+
+    As the API server matches: a rule with nonResourceURLs never applies to resources,
+    and one without resources (absent or an empty list) applies to them all.
+    """
+    if rule.get("nonResourceURLs"):
+        return False
+    if not rule.get("resources"):
+        return True
+    for entry in rule["resources"]:
         if not isinstance(entry, dict) or entry.get("group", "") not in (group, "*"):
             continue
         names = entry.get("resources") or ["*"]
@@ -220,7 +226,10 @@ def _rule_matches(rule: Mapping[str, Any], group: str, resource: str) -> bool:
 
 
 def _conditional(rule: Mapping[str, Any]) -> bool:
-    return any(rule.get(k) for k in ("users", "userGroups", "verbs", "namespaces"))
+    """True when the rule applies to some requests only (so later rules still count)."""
+    named = any(isinstance(e, dict) and e.get("resourceNames")
+                for e in rule.get("resources") or [])
+    return named or any(rule.get(k) for k in ("users", "userGroups", "verbs", "namespaces"))
 
 
 def _audit(report: Report, doc: dict[str, Any]) -> None:
@@ -250,8 +259,8 @@ def _audit(report: Report, doc: dict[str, Any]) -> None:
         else:
             report.add("rules", f"no rule audits {what}")
     last = rules[-1]
-    if last.get("level") != "Metadata" or _conditional(last) or "resources" in last \
-            or "nonResourceURLs" in last:
+    if last.get("level") != "Metadata" or _conditional(last) or last.get("resources") \
+            or last.get("nonResourceURLs"):
         report.add(f"rules[{len(rules) - 1}]", "the last rule must be a catch-all"
                    " `level: Metadata` so every other request is audited")
 

@@ -4,7 +4,7 @@ Each rule looks at one pod template and yields ``(field path, problem)`` pairs; 
 are relative to the pod spec (``containers[0].resources.limits.memory``). A failure
 reads ``<file>: <Kind> <name>: <path>: <problem> (rule: <rule>)``.
 
-Rules: ``image`` (a tag other than ``latest``, or a digest), ``requests`` and
+Rules: ``image`` (a tag other than ``latest``, or a sha256 digest), ``requests`` and
 ``limits`` (cpu and memory on every container, requests within limits), ``probes``
 (readiness and liveness on long-running containers, unless the workload is annotated
 ``stack.io/probes-exempt: "<reason>"``), and the PodSecurity "restricted" profile of
@@ -15,6 +15,7 @@ Kubernetes 1.33: ``host-namespaces``, ``privileged``, ``host-path``, ``volume-ty
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 RESTRICTED_VOLUMES = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
                                 "persistentVolumeClaim", "projected", "secret"})
 PROBE_HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
+DIGEST = re.compile(r"sha256:[a-f0-9]{64}")  # as the inventory's image rule
 
 Finding = tuple[str, str]
 
@@ -104,7 +106,7 @@ def image(pod: Pod) -> Iterator[Finding]:
             yield f"{path}.image", "missing"
             continue
         if "@" in ref:
-            if not ref.split("@", 1)[1].startswith("sha256:"):
+            if not DIGEST.fullmatch(ref.split("@", 1)[1]):
                 yield f"{path}.image", f"{ref}: a digest must be sha256:..."
             continue
         name = ref.rsplit("/", 1)[-1]
