@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tasks.labvm.net import HOST
+from tasks.labvm.net import GUEST_ALT_SSH_PORT, HOST
 
 DOMAIN = "lab.internal"
 ACME_EMAIL = "ops@lab.internal"
@@ -40,6 +40,14 @@ class LabHost:
     name: str
     port: int
     host_keys: list[str]  # "ssh-ed25519 AAAA... comment"
+    alt_port: int = 0  # forwarded to the guest's second SSH port (GUEST_ALT_SSH_PORT)
+
+    def forwards(self) -> list[dict[str, int]]:
+        """hosts[].ssh_forwards: the guest's sshd ports and the local ports reaching them."""
+        out = [{"host_port": 22, "local_port": self.port}]
+        if self.alt_port:
+            out.append({"host_port": GUEST_ALT_SSH_PORT, "local_port": self.alt_port})
+        return out
 
 
 def host_pattern(port: int, host: str = HOST) -> str:
@@ -52,7 +60,8 @@ def known_hosts_text(hosts: list[LabHost]) -> str:
     for h in hosts:
         for key in h.host_keys:
             key_type, blob = key.split()[:2]
-            lines.append(f"{host_pattern(h.port)} {key_type} {blob}")
+            lines += [f"{host_pattern(f['local_port'])} {key_type} {blob}"
+                      for f in h.forwards()]
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -64,7 +73,7 @@ def inventory_data(hosts: list[LabHost], *, in_vm_dir: bool = False) -> dict[str
         "operators": list(OPERATORS),
         "hosts": [
             {"name": h.name, "address": HOST, "internal_address": GUEST_ADDRESS,
-             "port": h.port, "user": USER,
+             "ssh_forwards": h.forwards(), "user": USER,
              "key_file": "id_ed25519" if in_vm_dir else f"{h.name}/id_ed25519",
              "role": "server"}
             for h in hosts

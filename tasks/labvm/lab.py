@@ -71,6 +71,7 @@ def up(name: str = DEFAULT_NAME, *, port: int | None = None, fresh: bool = False
         state = create(v, base, sudo_password=sudo_password, port=port or net.DEFAULT_PORT,
                        say=say)
     state.port = choose_port(paths, name, port or state.port, say)
+    state.alt_port = choose_alt_port(paths, name, state)
     state.accel = qemu.choose_accel(accel)
     boot_seconds = boot(v, state, base, timeout=timeout, say=say)
     inventory = write_inventories(paths)
@@ -126,12 +127,24 @@ def choose_port(paths: LabPaths, name: str, wanted: int, say: Say) -> int:
     return port
 
 
+def choose_alt_port(paths: LabPaths, name: str, state: vm.VmState) -> int:
+    """A free local port for the guest's second SSH port (the previous one when free)."""
+    taken = {state.port} | {p for other in paths.vm_names() if other != name
+                            if (s := vm.read_state(paths.vm(other))) is not None
+                            for p in (s.port, s.alt_port)}
+    try:
+        return net.pick_port(state.alt_port or state.port + 1, taken)
+    except OSError as exc:
+        raise UserError(f"cannot find a free port on {net.HOST}: {exc}") from None
+
+
 def boot(v: VmPaths, state: vm.VmState, base: image.BaseImage, *, timeout: float,
          say: Say) -> float:
     """Start qemu for ``v`` and wait for the SSH banner; return the seconds it took."""
     cfg = qemu.QemuConfig(
         name=v.name, disk=v.disk, kernel=base.kernel, initrd=base.initrd, seed=v.seed,
-        port=state.port, accel=state.accel, machine_id=state.machine_id,
+        port=state.port, alt_port=state.alt_port, accel=state.accel,
+        machine_id=state.machine_id,
         pidfile=v.pidfile, console_log=v.console_log, monitor=v.monitor)
     accel = "KVM" if state.accel == "kvm" else "TCG (no KVM: slower)"
     say(f"{v.name}: booting ({accel}, {cfg.memory_mb} MiB, {cfg.cpus} CPUs), SSH on"
@@ -184,7 +197,7 @@ def write_inventories(paths: LabPaths) -> Path:
         if state is None or not v.host_keys_pub.is_file():
             continue
         keys = [k for k in v.host_keys_pub.read_text().splitlines() if k.strip()]
-        hosts.append(inventory_file.LabHost(name, state.port, keys))
+        hosts.append(inventory_file.LabHost(name, state.port, keys, state.alt_port))
     inventory_file.write(paths.root, hosts)
     return paths.inventory
 

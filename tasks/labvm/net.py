@@ -10,6 +10,9 @@ import paramiko
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 2222
+#: A second SSH port on the guest, forwarded too, so that tests can move sshd there
+#: (host.ssh.port) and back.
+GUEST_ALT_SSH_PORT = 2222
 
 
 def port_free(port: int, host: str = HOST) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.engine.errors import UserError
+from tasks.labvm.net import GUEST_ALT_SSH_PORT
 from tasks.labvm.recipe import FW_CFG_SEED
 
 ACCEL_ENV = "STACK_LAB_ACCEL"
@@ -73,6 +74,8 @@ class QemuConfig:
     monitor: Path
     memory_mb: int = MEMORY_MB
     cpus: int = CPUS
+    #: A second forward, to the guest's GUEST_ALT_SSH_PORT (0: none).
+    alt_port: int = 0
 
 
 def kernel_cmdline(machine_id: str) -> str:
@@ -96,7 +99,9 @@ def argv(cfg: QemuConfig, binary: str = "qemu-system-x86_64") -> list[str]:
         "-kernel", str(cfg.kernel), "-initrd", str(cfg.initrd),
         "-append", kernel_cmdline(cfg.machine_id),
         "-drive", f"file={_opt(cfg.disk)},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
-        "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{cfg.port}-:22",
+        "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{cfg.port}-:22" + (
+            f",hostfwd=tcp:127.0.0.1:{cfg.alt_port}-:{GUEST_ALT_SSH_PORT}"
+            if cfg.alt_port else ""),
         "-device", "virtio-net-pci,netdev=net0,romfile=",  # no iPXE ROM: direct kernel boot
         "-device", "virtio-rng-pci",
         "-fw_cfg", f"name={FW_CFG_SEED},file={_opt(cfg.seed)}",

@@ -30,6 +30,8 @@ class VmState:
     created_at: float = 0.0
     started_at: float = 0.0
     boot_seconds: float = 0.0
+    #: The local port forwarded to the guest's second SSH port (net.GUEST_ALT_SSH_PORT).
+    alt_port: int = 0
 
 
 def read_state(vm: VmPaths) -> VmState | None:

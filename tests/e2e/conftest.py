@@ -39,7 +39,8 @@ class LabVm:
     """A running lab VM, as the e2e tests use it."""
 
     name: str
-    port: int
+    port: int  # local port forwarded to the guest's sshd port 22
+    alt_port: int  # local port forwarded to the guest's second SSH port (2222)
     inventory: Path  # .lab/<name>/inventory.yaml: an inventory with only this VM
     key: Path  # admin's private key
     known_hosts: Path  # .lab/known_hosts, the VM's host public keys
@@ -101,7 +102,8 @@ def lab_vm() -> Iterator[LabVm]:
         pytest.fail(f"lab.up failed: {exc}", pytrace=False)
     v = result.paths
     vm = LabVm(
-        name=name, port=result.port, inventory=v.dir / "inventory.yaml", key=v.key,
+        name=name, port=result.port, alt_port=result.state.alt_port,
+        inventory=v.dir / "inventory.yaml", key=v.key,
         known_hosts=result.inventory.parent / "known_hosts",
         password=seed.read_secret(v.password), root_password=seed.read_secret(v.root_password),
         machine_id=result.state.machine_id, base_machine_id=result.base.machine_id,

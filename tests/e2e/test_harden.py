@@ -3,19 +3,24 @@
 One VM for the module, in order: refusal of a stranger, plan mode on the fresh host, a
 run killed half-way then re-run to convergence, the host's own view (sshd -T, real
 password and root login attempts, ufw, fail2ban ban/unban, sysctl), a no-op re-run,
-plan mode on the converged host, ssh-audit's policy, and the dead-man switch restoring
-access after a deliberate lockout.
+plan mode on the converged host, ssh-audit's policy, the dead-man switch restoring
+access after a deliberate lockout, the firewall reconciled without a moment when our SSH
+allow is missing, a guarded phase slower than the dead-man deadline that still
+converges, sshd moved to another port (with non-default jail values) and back, and a
+reboot that leaves the host converged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import paramiko
@@ -151,7 +156,7 @@ def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
 def test_8_second_run_changes_nothing(vm: LabVm) -> None:
     r = inv("host.harden", "-i", str(vm.inventory), "--verbose")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert re.search(r"summary: 7 ok, 0 changed, 0 failed", r.stdout), r.stdout
+    assert re.search(r"summary: 8 ok, 0 changed, 0 failed", r.stdout), r.stdout
     trips = int(re.search(r"round trips: \S+: (\d+)", r.stdout).group(1))  # type: ignore[union-attr]
     assert trips <= 2, r.stdout  # connect probe + one batch of facts
 
@@ -198,7 +203,119 @@ def test_11_deadman_switch_restores_access_after_a_lockout(vm: LabVm) -> None:
 
 
 
-def test_12_still_converged_after_a_reboot(vm: LabVm) -> None:
+def variant(vm: LabVm, tmp_path: Path, name: str, **changes: object) -> Path:
+    """The VM's inventory with top-level ``changes`` merged in (nested dicts merged)."""
+    data = yaml.safe_load(vm.inventory.read_text())
+    for host in data["hosts"]:
+        host["key_file"] = str(vm.key)
+    data["host"]["ssh"]["known_hosts"] = str(vm.known_hosts)
+
+    def merge(into: dict[str, object], extra: dict[str, object]) -> None:
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)  # type: ignore[arg-type]
+            else:
+                into[key] = value
+
+    merge(data, dict(changes))
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+OUR_SSH_ALLOW = "-A ufw-user-input -s 10.0.2.2/32 -p tcp -m tcp --dport 22 -j ACCEPT"
+
+
+def test_12_firewall_changes_never_drop_our_ssh_allow(vm: LabVm, tmp_path: Path) -> None:
+    """A new operator listed first changes the very first wanted rule: rules are added
+    before stale ones go, so the kernel never lacks our SSH allow (sampled throughout)."""
+    import threading
+
+    samples: list[bool] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        client = vm.connect()
+        try:
+            while not stop.is_set():
+                _, out, _ = client.exec_command("sudo -n iptables -w -S ufw-user-input")
+                samples.append(OUR_SSH_ALLOW in out.read().decode())
+        finally:
+            client.close()
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        wider = variant(vm, tmp_path, "operators", operators=["192.0.2.0/24", "10.0.2.2/32"])
+        first = inv("host.harden", "-i", str(wider))
+        second = inv("host.harden", "-i", str(vm.inventory))  # and back
+    finally:
+        stop.set()
+        sampler.join()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "add rule: allow from 192.0.2.0/24 to any port 22 proto tcp (before the public" \
+           " SSH rules)" in first.stdout
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "delete rule: allow from 192.0.2.0/24 to any port 22 proto tcp" in second.stdout
+    assert len(samples) > 10 and all(samples), samples
+    assert "192.0.2.0" not in sudo(vm, "ufw status")
+
+
+def test_13_a_guarded_phase_slower_than_the_deadline_converges(vm: LabVm,
+                                                              tmp_path: Path) -> None:
+    """deadman_seconds 30, and every guarded script made 35 s slower: the deadline is
+    pushed by each script, the restore waits for the run lock, nothing rolls back."""
+    since = sudo(vm, "date +%s").strip()
+    sudo(vm, "ufw delete allow 80/tcp && sed -i 's/^maxretry = 5$/maxretry = 4/'"
+             " /etc/fail2ban/jail.d/00-stack-sshd.local")
+    slow = variant(vm, tmp_path, "slow", host={"deadman_seconds": 30})
+    env = {**os.environ, "STACK_TEST_GUARDED_DELAY": "35"}
+    r = subprocess.run([sys.executable, "-m", "invoke", "host.harden", "-i", str(slow)],
+                       cwd=REPO, text=True, capture_output=True, timeout=1200, env=env,
+                       check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "add rule: allow 80/tcp" in r.stdout
+    assert "rolled back" not in r.stdout
+    assert "dead-man switch disarmed" in r.stdout
+    journal = sudo(vm, f"journalctl -q -t stack-deadman --since @{since} || true")
+    assert "restoring" not in journal and "restored" not in journal, journal
+    assert "80/tcp" in sudo(vm, "ufw status")
+
+
+def test_14_sshd_moves_to_another_port_and_back(vm: LabVm, tmp_path: Path) -> None:
+    """host.ssh.port 2222 (with non-default jail values): the new port is opened and a
+    login there confirmed before 22 closes; the run reconnects on 2222; and back."""
+    moved = variant(vm, tmp_path, "port2222", host={
+        "ssh": {"port": 2222}, "fail2ban": {"maxretry": 3, "bantime": "20m",
+                                            "findtime": "5m"}})
+    r = inv("host.harden", "-i", str(moved))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sshd now listens on port 2222: reconnecting there to close port 22" in r.stdout
+    assert "a new SSH login on port" in r.stdout and "0 failed" in r.stdout
+    on_alt = replace(vm, port=vm.alt_port)
+    effective = sudo(on_alt, "sshd -T")
+    assert [line for line in effective.splitlines() if line.startswith("port ")] == [
+        "port 2222"]
+    rules = [" ".join(line.split()) for line in sudo(on_alt, "ufw status").splitlines()]
+    assert "2222/tcp ALLOW 10.0.2.2" in rules and "2222/tcp LIMIT Anywhere" in rules
+    assert not [rule for rule in rules if rule.startswith("22/tcp")], rules
+    assert "port = 2222\n" in sudo(on_alt, "cat /etc/fail2ban/jail.d/00-stack-sshd.local")
+    assert [sudo(on_alt, f"fail2ban-client get sshd {k}").strip()
+            for k in ("maxretry", "bantime", "findtime")] == ["3", "1200", "300"]
+    with pytest.raises(Exception):  # noqa: B017 - nothing answers on 22 any more
+        vm.connect(timeout=5).close()
+    again = inv("host.harden", "-i", str(moved), "--verbose")
+    assert again.returncode == 0 and "0 changed" in again.stdout, again.stdout
+    back = inv("host.harden", "-i", str(vm.inventory))
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert f"nothing answers on port {vm.port}; connected on port {vm.alt_port}" in back.stdout
+    assert "sshd now listens on port 22: reconnecting there to close port 2222" in back.stdout
+    assert "port 22\n" in sudo(vm, "sshd -T") and "2222" not in sudo(vm, "ufw status")
+    with pytest.raises(Exception):  # noqa: B017 - and 2222 is closed again
+        on_alt.connect(timeout=5).close()
+
+
+def test_15_still_converged_after_a_reboot(vm: LabVm) -> None:
     """Boot order cannot undo the hardening (ufw re-applying its sysctl file, say)."""
     with contextlib.suppress(Exception):  # the connection may drop as the VM goes down
         vm.run("sudo systemctl reboot", check=False, timeout=30)

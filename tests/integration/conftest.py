@@ -26,6 +26,8 @@ SSHD = Path("/usr/sbin/sshd")
 # Per test process, so that two test runs on one machine never share (or delete) users.
 USER_PW = f"stk{os.getpid()}-pw"       # sudo asks for the password
 USER_NOPW = f"stk{os.getpid()}-nopw"   # NOPASSWD sudo
+# sudo asks a password for everything but sh: `sudo -n true` fails, `sudo sh` does not ask
+USER_SH = f"stk{os.getpid()}-sh"
 
 
 @dataclass
@@ -72,12 +74,14 @@ def local_sshd() -> Iterator[LocalSshd]:
     (d / "authorized_keys").write_text((d / "client.pub").read_text())
     (d / "authorized_keys").chmod(0o644)
     password = secrets.token_urlsafe(12)
-    for user, rule in ((USER_PW, "ALL=(ALL) ALL"), (USER_NOPW, "ALL=(ALL) NOPASSWD: ALL")):
+    rules = {USER_PW: ["ALL=(ALL) ALL"], USER_NOPW: ["ALL=(ALL) NOPASSWD: ALL"],
+             USER_SH: ["ALL=(ALL) ALL", "ALL=(ALL) NOPASSWD: /bin/sh, /usr/bin/sh"]}
+    for user, lines in rules.items():
         subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
         _run("useradd", "-m", "-s", "/bin/sh", user)
         _run("chpasswd", stdin=f"{user}:{password}\n")
         sudoers = Path(f"/etc/sudoers.d/{user}")
-        sudoers.write_text(f"{user} {rule}\n")
+        sudoers.write_text("".join(f"{user} {rule}\n" for rule in lines))
         sudoers.chmod(0o440)
     port = _free_port()
     config = d / "sshd_config"
@@ -105,7 +109,7 @@ def local_sshd() -> Iterator[LocalSshd]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        for user in (USER_PW, USER_NOPW):
+        for user in rules:
             subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
             Path(f"/etc/sudoers.d/{user}").unlink(missing_ok=True)
         shutil.rmtree(d, ignore_errors=True)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,7 @@ from tasks.engine.errors import ConnectionFailed, UserError
 from tasks.engine.facts import Fact, file_fact, lines
 from tasks.engine.shell import write_file
 from tasks.engine.target import SshTarget, gather
-from tests.integration.conftest import USER_NOPW, USER_PW, LocalSshd
+from tests.integration.conftest import USER_NOPW, USER_PW, USER_SH, LocalSshd
 
 
 def test_runs_scripts_as_root_and_reports_output(local_sshd: LocalSshd) -> None:
@@ -75,6 +79,33 @@ def test_sudo_password_goes_on_stdin(local_sshd: LocalSshd) -> None:
         r = t.run("id -u; cat /proc/$PPID/cmdline | tr '\\0' ' '; ps -eo args")
     assert r.stdout.startswith("0\n"), r.stderr
     assert local_sshd.password not in r.stdout
+
+
+def test_sudo_that_needs_no_password_for_sh_never_sees_the_password(
+        local_sshd: LocalSshd) -> None:
+    """sudoers: a password for everything but sh. `sudo -n true` fails, so the password is
+    sent; `sudo sh` does not read it. It must never become part of the script."""
+    with local_sshd.target(USER_SH) as t:
+        r = t.run("id -u; echo ran; ps -eo args")
+    assert r.ok, r.stderr
+    assert r.stdout.startswith("0\nran\n")
+    assert local_sshd.password not in r.stdout + r.stderr
+
+
+def test_sudo_password_is_not_in_the_environment_of_child_processes(
+        local_sshd: LocalSshd, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks.engine import target as target_module
+    from tasks.engine.target import LocalTarget, scrub_environment
+
+    monkeypatch.setenv("STACK_SUDO_PASSWORD", local_sshd.password)
+    monkeypatch.setattr(target_module, "_env_sudo_password", None)
+    scrub_environment()
+    assert "STACK_SUDO_PASSWORD" not in os.environ
+    env = LocalTarget().run("env").stdout
+    assert local_sshd.password not in env
+    with SshTarget("local-sshd", local_sshd.settings(USER_PW)) as t:  # still usable
+        assert t.run("id -u").stdout == "0\n"
+    monkeypatch.setattr(target_module, "_env_sudo_password", None)
 
 
 def test_wrong_sudo_password_is_one_clear_error(local_sshd: LocalSshd) -> None:
@@ -170,3 +201,91 @@ def test_runs_on_one_host_are_serialised(local_sshd: LocalSshd, tmp_path: Path) 
     worker.join()
     first.close()
     assert log.read_text().split() == ["start-a", "end-a", "start-b"]
+
+
+class Relay:
+    """A second TCP port in front of the same sshd (as NAT or a moved port would be)."""
+
+    def __init__(self, to_port: int) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(5)
+        self.port = self.server.getsockname()[1]
+        self.to_port = to_port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.to_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_nothing_on_the_first_port_falls_back_to_the_next(local_sshd: LocalSshd) -> None:
+    closed = _closed_port()
+    t = SshTarget("h", local_sshd.settings(port=closed, fallback_ports=(local_sshd.port,)))
+    with t:
+        assert t.run("true").ok
+    assert t.settings.port == local_sshd.port
+    assert t.port_note == f"nothing answers on port {closed}; connected on port" \
+                          f" {local_sshd.port}"
+
+
+def test_the_same_host_key_on_another_of_its_ports_is_accepted_and_recorded(
+        local_sshd: LocalSshd, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("# the project's known hosts\n" + local_sshd.known_hosts.read_text())
+    relay = Relay(local_sshd.port)
+    try:
+        # plan mode: accepted for this run, not written down
+        s = local_sshd.settings(port=relay.port, fallback_ports=(local_sshd.port,),
+                                known_hosts=known, record_host_keys=False)
+        with SshTarget("h", s) as t:
+            assert t.run("true").ok
+        assert str(relay.port) not in known.read_text()
+        with SshTarget("h", replace(s, record_host_keys=True)) as t:
+            assert t.run("true").ok
+        text = known.read_text()
+        assert text.startswith("# the project's known hosts\n")  # appended, not rewritten
+        assert f"[127.0.0.1]:{relay.port} {local_sshd.host_pub}" in text
+        # a port that is not one of this host's is not vouched for by the recorded key
+        lone = local_sshd.settings(port=relay.port, known_hosts=tmp_path / "other")
+        (tmp_path / "other").write_text(f"[127.0.0.1]:{_closed_port()} {local_sshd.host_pub}\n")
+        with pytest.raises(ConnectionFailed, match="unknown host key"):
+            SshTarget("h", lone).open()
+    finally:
+        relay.close()
+
+
+def test_trusting_a_new_key_in_plan_mode_writes_nothing(local_sshd: LocalSshd,
+                                                        tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    s = local_sshd.settings(known_hosts=known, trust_new_host_key=True, record_host_keys=False)
+    with SshTarget("h", s) as t:
+        assert t.run("true").ok
+    assert not known.exists()

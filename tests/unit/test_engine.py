@@ -263,3 +263,56 @@ def test_facts_gathered_once_for_all_steps(tmp_path: Path) -> None:
     target = LocalTarget()
     facts = gather(target, [file_fact(str(tmp_path / "x")), file_fact(str(tmp_path / "y"))])
     assert target.round_trips == 1 and len(facts.keys()) == 2
+
+
+class SlowStep(FileStep):
+    """Applies with a progress line, then works for a while."""
+
+    def plan(self, facts: Facts) -> list[Change]:
+        changes = super().plan(facts)
+        return [Change(c.summary, progress("unpacking ufw (0.36.2-1)") + "sleep 1.2\n"
+                       + c.script) for c in changes]
+
+
+def test_a_long_step_shows_plain_progress_lines_when_not_on_a_terminal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks.engine import report
+
+    monkeypatch.setattr(report, "QUIET_FOR", 0.1)
+    monkeypatch.setattr(report, "PLAIN_EVERY", 0.5)
+    out = io.StringIO()
+    converge(LocalTarget(), [SlowStep(tmp_path / "a", "x")], check=False,
+             reporter=Reporter(out), summary=Summary())
+    lines = out.getvalue().splitlines()
+    progress_lines = [line for line in lines if " running " in line]
+    assert progress_lines, lines
+    assert progress_lines[0].startswith("local      running      file a (")
+    assert any(line.endswith(": unpacking ufw (0.36.2-1)") for line in progress_lines)
+    assert "\r" not in out.getvalue()  # plain lines only
+    assert lines[-2:] == [lines[-2], f"{'':<23} - write a"]  # the final lines stay
+    assert lines[-2].startswith("local      changed      file a")
+
+
+def test_a_long_step_redraws_one_live_line_on_a_terminal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks.engine import report
+
+    monkeypatch.setattr(report, "QUIET_FOR", 0.1)
+    monkeypatch.setattr(report, "LIVE_EVERY", 0.2)
+    out = io.StringIO()
+    converge(LocalTarget(), [SlowStep(tmp_path / "a", "x")], check=False,
+             reporter=Reporter(out, live=True), summary=Summary())
+    text = out.getvalue()
+    assert text.count("\r\033[K") >= 3  # redrawn in place
+    assert "running      file a (1s): unpacking ufw (0.36.2-1)" in text
+    # the live line is erased before the step's own line is printed
+    assert text.endswith("\r\033[K" + text.rsplit("\r\033[K", 1)[1])
+    assert text.rsplit("\r\033[K", 1)[1].startswith("local      changed      file a")
+
+
+def test_host_output_is_shown_escaped() -> None:
+    from tasks.engine.report import Activity
+
+    activity = Activity("vps1", "packages")
+    activity.saw("Setting up \x1b[31mufw\x1b[0m\x07 now")
+    assert activity.doing == "Setting up \\x1b[31mufw\\x1b[0m\\x07 now"

@@ -481,3 +481,110 @@ def test_api_port_nodes_use_internal_addresses_and_skip_names() -> None:
     assert node_networks(inv) == ("203.0.113.20/32", "10.0.0.12/32")
     rules = firewall_policy(inv, 22).rules()
     assert "allow from 10.0.0.12 to any port 6443 proto tcp" in rules
+
+
+# sshd port: one source for sshd, firewall and jail -----------------------------------
+
+def test_sshd_moving_port_listens_on_both_until_the_old_is_closed() -> None:
+    moving = sshd.Sshd((2222, 22))
+    changes = moving.plan(sshd_facts())
+    assert [c.summary for c in changes] == [
+        "snapshot /etc/ssh (restored if sshd -t fails)",
+        "write /etc/ssh/sshd_config.d/00-stack-hardening.conf",
+        "check with sshd -t, reload ssh"]
+    assert sshd.drop_in(set(sshd.KEX), (2222, 22)).splitlines()[2:4] == ["Port 2222", "Port 22"]
+    listening = sshd_facts(ports=(2222, 22), eff=effective(port="22 2222"))
+    assert moving.plan(listening) == []
+    # after the reconnect on 2222: only 2222 is wanted, 22 goes
+    assert summaries(sshd.Sshd((2222,)), listening)[1] == (
+        "write /etc/ssh/sshd_config.d/00-stack-hardening.conf")
+    assert sshd.Sshd((2222,)).verify(listening)[0] == "sshd -T: port is '22 2222', want '2222'"
+
+
+def test_sshd_port_lines_elsewhere_are_neutralised() -> None:
+    got = summaries(sshd.Sshd(), sshd_facts(main_ports="1"))
+    assert "comment out Port in /etc/ssh/sshd_config (the port is" \
+           " /etc/ssh/sshd_config.d/00-stack-hardening.conf's)" in got
+    assert "Port" in sshd._NEUTRALISE  # other drop-ins' Port lines too
+
+
+def test_sshd_unknown_session_port_keeps_the_ports_sshd_listens_on() -> None:
+    step = sshd.Sshd((2222,), live_port_known=False)
+    f = sshd_facts(eff=effective(port="22"), ports=(2222, 22))
+    assert step.wanted_ports(f) == (2222, 22)  # 22 is kept: it may be this session's
+    assert summaries(step, f)[1] == "sshd differs (sshd -T: port is '22', want '22 2222'):" \
+                                    " reload"
+
+
+def test_sshd_socket_activation_must_listen_on_the_wanted_ports() -> None:
+    socket = "active\n0.0.0.0:22 (Stream) [::]:22 (Stream)\n"
+    assert sshd.Sshd().plan(sshd_facts(socket=socket)) == []
+    stale = "active\n0.0.0.0:22 (Stream) [::]:22 (Stream)\n"
+    f = sshd_facts(socket=stale, ports=(2222,), eff=effective(port="2222"))
+    assert sshd.Sshd((2222,)).verify(f)[0] == "ssh.socket listens on 22, want 2222"
+    script = "".join(c.script for c in sshd.Sshd((2222,)).plan(f))
+    assert "systemctl daemon-reload && systemctl restart ssh.socket" in script
+
+
+def test_one_port_source_for_sshd_firewall_and_jail() -> None:
+    from tasks.harden import steps as host_steps
+    from tasks.model.fields import build
+    from tasks.model.model import Inventory
+
+    inv, errors = build(Inventory, {
+        "domain": "example.com", "acme_email": "ops@example.com",
+        "operators": ["198.51.100.7/32"],
+        "hosts": [{"name": "a", "address": "203.0.113.20", "user": "admin", "key_file": "k"}],
+        "host": {"ssh": {"port": 2200}}})
+    assert errors == []
+    plan = host_steps(inv, inv.hosts[0], "198.51.100.7", 22)
+    by_id = {s.id: s for s in plan}
+    assert [s.id for s in plan] == ["preflight", "packages", "sshd-keys", "sshd", "firewall",
+                                    "fail2ban", "sysctl", "updates"]
+    assert by_id["sshd"].ports == (2200, 22)  # type: ignore[attr-defined]
+    assert by_id["fail2ban"].policy.ssh_ports == (2200, 22)  # type: ignore[attr-defined]
+    assert "port = 2200,22" in by_id["fail2ban"].policy.config()  # type: ignore[attr-defined]
+    rules = by_id["firewall"].policy.rules()  # type: ignore[attr-defined]
+    assert rules[:4] == ["allow from 198.51.100.7 to any port 2200 proto tcp",
+                         "allow from 198.51.100.7 to any port 22 proto tcp",
+                         "limit 2200/tcp", "limit 22/tcp"]
+    moved = {s.id: s for s in host_steps(inv, inv.hosts[0], "198.51.100.7", 2200)}
+    assert moved["sshd"].ports == (2200,)  # type: ignore[attr-defined]
+    assert "port = 2200\n" in moved["fail2ban"].policy.config()  # type: ignore[attr-defined]
+
+
+# known_hosts --------------------------------------------------------------------------
+
+def test_known_hosts_rotation_replaces_only_that_hosts_key_of_that_type() -> None:
+    from tasks.harden.known_hosts import replace_keys
+
+    text = ("# project hosts\n"
+            "[127.0.0.1]:2222 ssh-rsa OLD\n"
+            "[127.0.0.1]:2222 ssh-ed25519 ED\n"
+            "[127.0.0.1]:40000 ssh-rsa OLD\n"
+            "[127.0.0.1]:3333 ssh-rsa OTHERHOST\n"
+            "@cert-authority *.example.com ssh-rsa CA\n")
+    new, changed = replace_keys(text, ["[127.0.0.1]:2222", "[127.0.0.1]:40000"],
+                                {"ssh-rsa": "NEW", "ssh-ed25519": "ED"})
+    assert changed == ["ssh-rsa"]
+    assert new == ("# project hosts\n"
+                   "[127.0.0.1]:2222 ssh-rsa NEW\n"
+                   "[127.0.0.1]:2222 ssh-ed25519 ED\n"
+                   "[127.0.0.1]:40000 ssh-rsa NEW\n"
+                   "[127.0.0.1]:3333 ssh-rsa OTHERHOST\n"
+                   "@cert-authority *.example.com ssh-rsa CA\n")
+
+
+def test_known_hosts_hashed_entries_match() -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    from tasks.harden.known_hosts import replace_keys
+
+    salt = b"0123456789abcdefghij"
+    digest = hmac.new(salt, b"[127.0.0.1]:2222", hashlib.sha1).digest()
+    hashed = f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+    new, changed = replace_keys(f"{hashed} ssh-rsa OLD\n", ["[127.0.0.1]:2222"],
+                                {"ssh-rsa": "NEW"})
+    assert (new, changed) == (f"{hashed} ssh-rsa NEW\n", ["ssh-rsa"])

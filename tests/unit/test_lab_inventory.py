@@ -37,8 +37,9 @@ def test_inventory_is_valid_for_the_model(tmp_path: Path,
     assert inv.acme_email == "ops@lab.internal"
     assert inv.operators == ["10.0.2.2/32"]
     (host,) = inv.hosts
-    assert (host.name, host.address, host.port, host.user, host.role) == (
-        "lab1", "127.0.0.1", 2222, "admin", "server")
+    assert (host.name, host.address, host.user, host.role) == (
+        "lab1", "127.0.0.1", "admin", "server")
+    assert host.connect_ports(inv.host.ssh.port) == (2222,)  # guest port 22, forwarded
     assert host.key_file == "lab1/id_ed25519"
     assert loaded.key_file(host) == tmp_path / "lab1/id_ed25519"
     assert loaded.known_hosts == tmp_path / "known_hosts"
@@ -54,7 +55,7 @@ def test_per_vm_inventory_lists_only_that_vm(tmp_path: Path,
     assert [h.name for h in load(tmp_path / "inventory.yaml").data.hosts] == ["lab1", "e2e"]
     loaded = load(tmp_path / "e2e" / "inventory.yaml")
     (host,) = loaded.data.hosts
-    assert (host.name, host.port) == ("e2e", 40000)
+    assert (host.name, host.connect_port(22)) == ("e2e", 40000)
     assert loaded.key_file(host) == tmp_path / "e2e" / "id_ed25519"
     assert loaded.known_hosts.resolve() == (tmp_path / "known_hosts").resolve()
 

@@ -93,7 +93,7 @@ def test_write_inventories_from_state(paths: LabPaths, fast_keys: None) -> None:
     identity = new_vm(paths, "lab1", 2222)
     inventory = lab.write_inventories(paths)
     loaded = load(inventory)
-    assert [h.port for h in loaded.data.hosts] == [2222]
+    assert [h.connect_port(22) for h in loaded.data.hosts] == [2222]
     known = paramiko.HostKeys(str(paths.known_hosts))
     for key in identity.host_keys:
         key_type, blob = key.split()[:2]

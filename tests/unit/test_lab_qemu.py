@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,10 @@ def test_direct_kernel_boot_disk_net_seed_console(tmp_path: Path) -> None:
     (netdev,) = option(argv, "-netdev")
     assert netdev.startswith("user,")
     assert "hostfwd=tcp:127.0.0.1:2345-:22" in netdev
+    assert "2222" not in netdev  # no second forward unless asked for
+    (two,) = option(qemu.argv(replace(config(tmp_path, "tcg", 2345), alt_port=2346)),
+                    "-netdev")
+    assert two.endswith(",hostfwd=tcp:127.0.0.1:2345-:22,hostfwd=tcp:127.0.0.1:2346-:2222")
     assert "virtio-net-pci,netdev=net0,romfile=" in option(argv, "-device")
     assert option(argv, "-fw_cfg") == [f"name=opt/stack/seed.tar,file={tmp_path}/lab1/seed.tar"]
     assert option(argv, "-serial") == [f"file:{tmp_path}/lab1/console.log"]

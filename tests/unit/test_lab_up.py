@@ -73,7 +73,11 @@ def test_first_up_creates_boots_and_writes_a_valid_inventory(tmp_path: Path,
     (cfg,) = fake.starts
     assert cfg.accel == "tcg" and cfg.port == port and cfg.machine_id == r.state.machine_id
     loaded = load(r.inventory)
-    assert loaded.data.hosts[0].port == port
+    host = loaded.data.hosts[0]
+    assert cfg.alt_port not in (0, port)
+    # sshd on the guest's 22 is reached on `port`, on its second SSH port on alt_port
+    assert (host.connect_port(22), host.connect_port(2222)) == (port, cfg.alt_port)
+    assert host.connect_ports(22) == (port, cfg.alt_port)
     assert loaded.key_file(loaded.data.hosts[0]) == r.paths.key
     assert any("new VM" in s for s in said)
 
