@@ -39,6 +39,36 @@ def spec(default: Any = MISSING, *, doc: str, rule: Rule | None = None,
     return dataclasses.field(default=default, metadata=meta)
 
 
+SHOWN_MAX = 60
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def escape(text: str, limit: int = SHOWN_MAX, *, quote: str = "") -> str:
+    """User text made safe for one line of a terminal: newlines, control characters and
+    terminal escapes shown as ``\\n``, ``\\x1b``, ``\\u202e``; cut after ``limit``
+    characters (then ``...``). ``quote``: also escaped, and put around the text."""
+    out: list[str] = []
+    for ch in text[:limit]:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch == quote:
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return quote + "".join(out) + quote + ("..." if len(text) > limit else "")
+
+
+def quoted(text: str, limit: int = SHOWN_MAX) -> str:
+    """``text`` in double quotes, escaped and cut like :func:`escape`."""
+    return escape(text, limit, quote='"')
+
+
 def show(value: Any) -> str:
     """How a bad value is echoed in errors: JSON-like (strings quoted)."""
     try:

@@ -8,9 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from tasks.engine.errors import InventoryError
+from tasks.model import yaml_input
 from tasks.model.fields import build, json_schema
 from tasks.model.model import Host, Inventory
 from tasks.repo import REPO_ROOT
@@ -62,18 +61,8 @@ def load(path: Path, *, require_key_files: bool = True) -> Loaded:
     connect: SSH key files need not exist on that machine.
     """
     label = path.name
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InventoryError(f"{path}: cannot read inventory: {exc.strerror}"
-                             f" (pass -i PATH or set {ENV_VAR})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InventoryError(f"{label}{where}: invalid YAML: {problem}") from None
+    text = yaml_input.read(path, label, f"pass -i PATH or set {ENV_VAR}")
+    data = yaml_input.parse(text, label)
     inventory, errors = build(Inventory, data)
     loaded = Loaded(inventory, path.resolve())
     if not errors:

@@ -1,0 +1,174 @@
+"""Bad inventory input is refused where it enters: one line, exit 2, no traceback.
+
+Every case names the file and the field (or ``file:line`` for YAML-level problems).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tasks.engine.errors import InventoryError
+from tasks.model import load
+
+OPENSSH_HEADER = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+BASE = """\
+domain: example.com
+acme_email: ops@example.com
+operators: [203.0.113.10/32]
+hosts:
+  - {name: vps1, address: 203.0.113.20, user: admin, key_file: id_test}
+"""
+
+
+def inventory(tmp_path: Path, text: str | bytes, name: str = "inventory.yaml") -> Path:
+    (tmp_path / "id_test").write_text(OPENSSH_HEADER + "AAAA\n")
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def refused(tmp_path: Path, text: str | bytes, **kw: bool) -> list[str]:
+    with pytest.raises(InventoryError) as info:
+        load(inventory(tmp_path, text), **kw)
+    assert info.value.exit_code == 2
+    return info.value.lines
+
+
+def test_the_base_inventory_loads(tmp_path: Path) -> None:
+    assert load(inventory(tmp_path, BASE)).data.hosts[0].name == "vps1"
+
+
+# 1. What used to be a traceback -------------------------------------------------------
+
+def test_not_utf8_names_line_and_byte_offset(tmp_path: Path) -> None:
+    text = BASE.encode() + b"# caf\xe9\n"
+    assert refused(tmp_path, text) == [
+        "inventory.yaml:6: not UTF-8 text: byte 0xe9 at offset 161 cannot be decoded"
+        " (save the file as UTF-8)"]
+
+
+def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
+    text = BASE + "k3s: {tls_san: " + "[" * 10000 + "]" * 10000 + "}\n"
+    assert refused(tmp_path, text) == [
+        "inventory.yaml:6:64: nested more than 50 levels deep"]
+
+
+def test_huge_integer_is_refused_not_a_value_error(tmp_path: Path) -> None:
+    text = BASE.replace("key_file: id_test}", "key_file: id_test, port: "
+                        + "9" * 5000 + "}")
+    assert refused(tmp_path, text) == [
+        "inventory.yaml:5:79: integer too long (5000 digits; at most 30)"]
+
+
+def test_any_other_constructor_failure_is_one_line(tmp_path: Path) -> None:
+    # PyYAML turns 2024-13-45 into a date: month 13 raised a ValueError traceback.
+    assert refused(tmp_path, BASE + "domain2: 2024-13-45\n") == [
+        "inventory.yaml:6:10: cannot read this value: month must be in 1..12"]
+
+
+def test_last_net_any_exception_while_parsing(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks.model import yaml_input
+
+    def boom(self: object) -> object:
+        raise RuntimeError("boom\n\x1b[2J")
+
+    monkeypatch.setattr(yaml_input.InventoryLoader, "get_single_data", boom)
+    assert refused(tmp_path, BASE) == [
+        "inventory.yaml: cannot parse the YAML: RuntimeError: boom\\n\\x1b[2J"]
+
+
+# 7. Size ------------------------------------------------------------------------------
+
+def test_a_5mb_inventory_is_refused_for_its_size_quickly(tmp_path: Path) -> None:
+    text = BASE + "# padding\n" * 524288
+    start = time.monotonic()
+    assert refused(tmp_path, text) == [
+        "inventory.yaml: 5243036 bytes: too large for an inventory (the limit is 1 MiB,"
+        " 1048576 bytes)"]
+    assert time.monotonic() - start < 3
+
+
+def test_just_under_the_limit_but_many_nodes_answers_quickly(tmp_path: Path) -> None:
+    text = BASE + "extra_packages: [" + "a," * 500000 + "]\n"
+    assert len(text.encode()) < 1048576
+    start = time.monotonic()
+    assert refused(tmp_path, text) == [
+        "inventory.yaml:6:19976: too many YAML aliases/nodes (more than 10000 once"
+        " aliases are expanded)"]
+    assert time.monotonic() - start < 3
+
+
+# 2. Alias bombs -----------------------------------------------------------------------
+
+def billion_laughs(levels: int = 8) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels + 1):
+        refs = ", ".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return BASE + "\n".join(lines) + f"\ndomain2: *a{levels}\n"
+
+
+def test_billion_laughs_is_refused_in_well_under_a_second(tmp_path: Path) -> None:
+    start = time.monotonic()
+    assert refused(tmp_path, billion_laughs()) == [
+        "inventory.yaml:10:10: too many YAML aliases/nodes (more than 10000 once"
+        " aliases are expanded)"]
+    assert time.monotonic() - start < 3
+
+
+def test_recursive_alias_is_refused(tmp_path: Path) -> None:
+    assert refused(tmp_path, BASE + "k3s: &k {tls_san: [*k]}\n") == [
+        "inventory.yaml:6:20: a YAML alias to a node that contains it (a recursive"
+        " structure)"]
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    text = BASE + "k3s: {tls_san: &names [a.example.com, b.example.com]}\n" \
+        "apps: {host: api.example.com}\n"
+    assert load(inventory(tmp_path, text)).data.k3s.tls_san == ["a.example.com",
+                                                               "b.example.com"]
+
+
+# 4. Duplicate keys --------------------------------------------------------------------
+
+def test_duplicate_top_level_key_names_both_lines(tmp_path: Path) -> None:
+    assert refused(tmp_path, BASE + "domain: example.org\n") == [
+        'inventory.yaml:6:1: duplicate key "domain" (first on line 1)']
+
+
+def test_duplicate_key_in_a_flow_mapping_is_escaped(tmp_path: Path) -> None:
+    text = BASE.replace("user: admin,", 'user: admin, "us\\x1ber": x, "us\\x1ber": y,')
+    assert refused(tmp_path, text) == [
+        'inventory.yaml:5:69: duplicate key "us\\x1ber" (first on line 5)']
+
+
+def test_merge_keys_may_override_without_being_duplicates(tmp_path: Path) -> None:
+    text = BASE + "x-ssh: &ssh {port: 2222, connect_timeout: 5}\n" \
+        "host: {ssh: {<<: *ssh, port: 2200}}\n"
+    lines = refused(tmp_path, text)  # x-ssh is an unknown key, nothing else
+    assert lines == ['inventory.yaml: x-ssh: unknown key (known keys: acme_email, apps,'
+                     ' certs, domain, gitops, host, hosts, k3s, kafka, monitoring, operators,'
+                     ' secrets, versions)']
+
+
+def test_yaml_still_gives_line_and_column_for_syntax_errors(tmp_path: Path) -> None:
+    assert refused(tmp_path, "domain: [unclosed\n")[0].startswith(
+        "inventory.yaml:2:1: invalid YAML: ")
+
+
+def test_loader_is_safe(tmp_path: Path) -> None:
+    text = BASE + "domain2: !!python/object/apply:os.system [echo hi]\n"
+    assert refused(tmp_path, text) == [
+        "inventory.yaml:6:10: invalid YAML: could not determine a constructor for the tag"
+        " 'tag:yaml.org,2002:python/object/apply:os.system'"]
+    from tasks.model import yaml_input
+
+    assert yaml_input.InventoryLoader.__mro__[1] is yaml.SafeLoader
