@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tasks.engine.errors import InventoryError
 from tasks.model import yaml_input
-from tasks.model.fields import build, json_schema
+from tasks.model.fields import build, json_schema, show
 from tasks.model.model import Host, Inventory
 from tasks.repo import REPO_ROOT
 
@@ -42,7 +42,7 @@ class Loaded:
             if h.name == name:
                 return h
         names = ", ".join(h.name for h in self.data.hosts)
-        raise InventoryError(f"{self.path.name}: no host named {name!r} (hosts: {names})")
+        raise InventoryError(f"{self.path.name}: no host named {show(name)} (hosts: {names})")
 
 
 def choose_path(explicit: str | None) -> Path:
@@ -85,7 +85,7 @@ def _semantic_errors(loaded: Loaded, require_key_files: bool = True) -> list[str
     for i, host in enumerate(inv.hosts):
         if host.name in seen:
             errors.append(f"hosts[{i}].name: duplicate of hosts[{seen[host.name]}]"
-                          f" ({json.dumps(host.name)})")
+                          f" ({show(host.name)})")
         seen.setdefault(host.name, i)
         key = loaded.key_file(host)
         if require_key_files and not key.is_file():
@@ -99,14 +99,14 @@ def _semantic_errors(loaded: Loaded, require_key_files: bool = True) -> list[str
         errors.append(f"k3s.service_cidr: overlaps k3s.pod_cidr ({pods})")
     dupes = sorted({t for t in inv.kafka.topics if inv.kafka.topics.count(t) > 1})
     if dupes:
-        errors.append(f"kafka.topics: duplicate topic {json.dumps(dupes[0])}")
+        errors.append(f"kafka.topics: duplicate topic {show(dupes[0])}")
     taken = {"kube-system": "Kubernetes itself", "cert-manager": "cert-manager",
              "flux-system": "Flux", "monitoring": "monitoring", inv.kafka.namespace: "kafka"}
     if inv.apps.namespace in taken:
-        errors.append(f"apps.namespace: {json.dumps(inv.apps.namespace)} is already used by"
+        errors.append(f"apps.namespace: {show(inv.apps.namespace)} is already used by"
                       f" {taken[inv.apps.namespace]}; give the applications their own")
     if inv.kafka.namespace in ("kube-system", "cert-manager", "flux-system", "monitoring"):
-        errors.append(f"kafka.namespace: {json.dumps(inv.kafka.namespace)} is a system"
+        errors.append(f"kafka.namespace: {show(inv.kafka.namespace)} is a system"
                       " namespace; give Kafka its own")
     http, https = inv.k3s.traefik_http_nodeport, inv.k3s.traefik_https_nodeport
     if http == https:

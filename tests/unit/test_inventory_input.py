@@ -172,3 +172,78 @@ def test_loader_is_safe(tmp_path: Path) -> None:
     from tasks.model import yaml_input
 
     assert yaml_input.InventoryLoader.__mro__[1] is yaml.SafeLoader
+
+
+# 2. Messages never echo user text raw -------------------------------------------------
+
+KNOWN_HOST_KEYS = "(known keys: address, internal_address, key_file, name, port, role, user)"
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ('"col\\x1b[31mour\\n": 1\n',
+     'inventory.yaml: "col\\x1b[31mour\\n": unknown key (known keys: acme_email, apps, certs,'
+     ' domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets, versions)'),
+    ("k" * 100 + ": 1\n",
+     'inventory.yaml: "' + "k" * 60 + '"...: unknown key (known keys: acme_email, apps,'
+     ' certs, domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets,'
+     ' versions)'),
+    ("~: 1\n", "inventory.yaml: null: unknown key (known keys: acme_email, apps, certs,"
+     " domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets, versions)"),
+])
+def test_unknown_keys_are_escaped_and_cut(tmp_path: Path, extra: str, expected: str) -> None:
+    assert refused(tmp_path, BASE + extra) == [expected]
+
+
+def test_unknown_key_in_a_host_is_escaped(tmp_path: Path) -> None:
+    text = BASE.replace("user: admin,", 'user: admin, "na\\u202eme": x,')
+    assert refused(tmp_path, text) == [
+        f'inventory.yaml: hosts[0]."na\\u202eme": unknown key {KNOWN_HOST_KEYS}']
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ('"a\\x1bb\\nc"', 'got "a\\x1bb\\nc"'),
+    ('"' + "x" * 5000 + '"', 'got "' + "x" * 60 + '"...'),
+    ("{a: 1, b: [true, null, 1.5]}", 'got {"a": 1, "b": [true, null, 1.5]}'),
+    ("[" + ", ".join(["abcdefghij"] * 20) + "]",
+     'got ["abcdefghij", "abcdefghij", "abcdefghij", "abcdefghij", "ab...'),
+])
+def test_bad_values_are_escaped_and_cut(tmp_path: Path, value: str, expected: str) -> None:
+    text = BASE.replace("domain: example.com", f"domain: {value}")
+    assert refused(tmp_path, text) == [
+        f"inventory.yaml: domain: expected a domain name such as example.com, {expected}"]
+
+
+def test_aliases_are_never_expanded_into_a_huge_message(tmp_path: Path) -> None:
+    ten = "x-ten: &x [" + ", ".join(["aaaaaaaaaa"] * 100) + "]\n"
+    text = BASE.replace("domain: example.com\n",
+                        ten + "domain: [" + ", ".join(["*x"] * 90) + "]\n")
+    lines = refused(tmp_path, text)
+    assert ("inventory.yaml: domain: expected a domain name such as example.com,"
+            ' got [["aaaaaaaaaa", "aaaaaaaaaa", "aaaaaaaaaa", "aaaaaaaaaa", "a...') in lines
+    assert max(len(line) for line in lines) < 300
+
+
+def test_literal_choices_are_escaped(tmp_path: Path) -> None:
+    text = BASE.replace("user: admin,", 'user: admin, role: "ser\\u202ever",')
+    assert refused(tmp_path, text) == [
+        'inventory.yaml: hosts[0].role: expected one of "server", "agent", got'
+        ' "ser\\u202ever"']
+
+
+def test_unknown_host_name_from_the_command_line_is_escaped(tmp_path: Path) -> None:
+    loaded = load(inventory(tmp_path, BASE))
+    with pytest.raises(InventoryError) as info:
+        loaded.host("vps\n\x1b[2J" + "y" * 80)
+    assert info.value.lines == [
+        'inventory.yaml: no host named "vps\\n\\x1b[2J' + "y" * 52 + '"... (hosts: vps1)']
+
+
+def test_show_directly() -> None:
+    from tasks.model.fields import show
+
+    assert show("tab\there") == '"tab\\there"'
+    assert show('say "hi" \\o/') == '"say \\"hi\\" \\\\o/"'
+    assert show(10 ** 5000) == "an integer of 16610 bits"
+    recursive: list[object] = []
+    recursive.append(recursive)
+    assert show(recursive) == "[" * 60 + "..."
