@@ -214,8 +214,10 @@ def _value(tp: Any, data: Any, path: str, errors: Errors, rule: Rule | None) -> 
         return data
     if rule is not None:
         problem = rule.check(data)
-        if problem:
+        if problem and problem.startswith("expected "):
             errors.add(path, f"{problem}, got {show(data)}")
+        elif problem:  # a refusal: the value, then why
+            errors.add(path, f"{show(data)} {problem}")
     return data
 
 

@@ -27,8 +27,8 @@ class Host:
                      rule=rules.DNS_LABEL)
     address: str = spec(doc="IP address or DNS name to reach the host over SSH.",
                         rule=rules.ADDRESS)
-    user: str = spec(doc="SSH login user (not root once hardened; needs sudo).",
-                     rule=rules.UNIX_USER)
+    user: str = spec(doc="SSH login user with sudo; not root (host.harden turns root login off).",
+                     rule=rules.SSH_USER)
     key_file: str = spec(doc="Private key for SSH; relative paths are relative to the"
                              " inventory file, ~ is expanded. Must exist.")
     port: int = spec(22, doc="SSH port to connect to.", rule=rules.PORT)
@@ -115,9 +115,10 @@ class Versions:
 
 @dataclass(frozen=True)
 class K3s:
-    pod_cidr: str = spec("10.42.0.0/16", doc="Pod network.", rule=rules.CIDR)
-    service_cidr: str = spec("10.43.0.0/16", doc="Service (ClusterIP) network.",
-                             rule=rules.CIDR)
+    pod_cidr: str = spec("10.42.0.0/16", doc="Pod network (private: the firewall allows"
+                         " everything from it).", rule=rules.CLUSTER_CIDR)
+    service_cidr: str = spec("10.43.0.0/16", doc="Service (ClusterIP) network (private,"
+                             " like pod_cidr).", rule=rules.CLUSTER_CIDR)
     tls_san: list[str] = spec(doc="Extra names/addresses for the API certificate (host"
                               " addresses and the domain are always included).",
                               rule=rules.ADDRESS, factory=list)
@@ -206,7 +207,8 @@ class Inventory:
     domain: str = spec(doc="Public domain of the platform.", rule=rules.DOMAIN)
     acme_email: str = spec(doc="Let's Encrypt account e-mail.", rule=rules.EMAIL)
     operators: list[str] = spec(doc="CIDRs of operators: allowed to the Kubernetes API,"
-                                " never rate-limited or banned on SSH.", rule=rules.CIDR)
+                                " never rate-limited or banned on SSH; at most a /16 (IPv4) or /48"
+                                " (IPv6).", rule=rules.OPERATOR_CIDR)
     hosts: list[Host] = spec(doc="The machines. The first server is the control plane.")
     versions: Versions = spec(Versions(), doc="Pinned versions.")
     host: HostLayer = spec(HostLayer(), doc="Host hardening settings.")

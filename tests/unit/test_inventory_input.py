@@ -247,3 +247,57 @@ def test_show_directly() -> None:
     recursive: list[object] = []
     recursive.append(recursive)
     assert show(recursive) == "[" * 60 + "..."
+
+
+# 3. What would open the host ----------------------------------------------------------
+
+ZONE = ("has a zone id (%...), which is not allowed: it would reach ufw rules and the"
+        " fail2ban jail")
+TOO_WIDE = ("is too wide (at most /16 for IPv4, /48 for IPv6): every address in the operator"
+            " allow-list gets SSH without rate limit and the Kubernetes API")
+NOT_PRIVATE = ("is not a private network (inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16,"
+               " 100.64.0.0/10 or fc00::/7): the firewall allows everything from the pod"
+               " and service networks")
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("address: 203.0.113.20", "address: fe80::1%eth0",
+     f'hosts[0].address: "fe80::1%eth0" {ZONE}'),
+    ("address: 203.0.113.20", "address: 203.0.113.20, internal_address: 'fe80::1%x'",
+     f'hosts[0].internal_address: "fe80::1%x" {ZONE}'),
+    ("[203.0.113.10/32]", "['fe80::%1/64']", f'operators[0]: "fe80::%1/64" {ZONE}'),
+    ("[203.0.113.10/32]", "[0.0.0.0/0]", f'operators[0]: "0.0.0.0/0" {TOO_WIDE}'),
+    ("[203.0.113.10/32]", "['::/0']", f'operators[0]: "::/0" {TOO_WIDE}'),
+    ("[203.0.113.10/32]", "[203.0.113.10/32, 10.0.0.0/8]",
+     f'operators[1]: "10.0.0.0/8" {TOO_WIDE}'),
+    ("[203.0.113.10/32]", "['2001:db8::/32']", f'operators[0]: "2001:db8::/32" {TOO_WIDE}'),
+    ("user: admin", "user: root",
+     'hosts[0].user: "root" cannot log in once host.harden has set PermitRootLogin no, so'
+     " the next run would be locked out: create a sudo user first (adduser admin &&"
+     " usermod -aG sudo admin, then copy your key to /home/admin/.ssh/authorized_keys)"
+     " and use it here"),
+])
+def test_refused_values(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    assert old in BASE
+    assert refused(tmp_path, BASE.replace(old, new)) == [f"inventory.yaml: {expected}"]
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("k3s: {tls_san: ['fe80::1%x']}", f'k3s.tls_san[0]: "fe80::1%x" {ZONE}'),
+    ("k3s: {pod_cidr: 8.8.0.0/16}", f'k3s.pod_cidr: "8.8.0.0/16" {NOT_PRIVATE}'),
+    ("k3s: {pod_cidr: 0.0.0.0/0}", f'k3s.pod_cidr: "0.0.0.0/0" {NOT_PRIVATE}'),
+    ("k3s: {service_cidr: '2001:db8::/112'}",
+     f'k3s.service_cidr: "2001:db8::/112" {NOT_PRIVATE}'),
+    ("k3s: {service_cidr: 'fd00::%x/112'}", f'k3s.service_cidr: "fd00::%x/112" {ZONE}'),
+])
+def test_refused_k3s_values(tmp_path: Path, extra: str, expected: str) -> None:
+    assert refused(tmp_path, BASE + extra + "\n") == [f"inventory.yaml: {expected}"]
+
+
+def test_sane_networks_are_accepted(tmp_path: Path) -> None:
+    text = BASE.replace("[203.0.113.10/32]", "[10.1.0.0/16, '2001:db8:1::/48']") + (
+        "k3s: {pod_cidr: 100.64.0.0/16, service_cidr: 'fd00:43::/112',"
+        " tls_san: ['2001:db8::1']}\n")
+    inv = load(inventory(tmp_path, text)).data
+    assert (inv.k3s.pod_cidr, inv.operators) == ("100.64.0.0/16",
+                                                 ["10.1.0.0/16", "2001:db8:1::/48"])
