@@ -1,0 +1,74 @@
+"""Cross-checks: what no single field's rule can see (several fields, files on disk).
+
+Run by :func:`tasks.model.load.load` once every field has passed its own rule, so the
+values here are well-formed; each problem is one ``path: message`` line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from tasks.model.fields import show
+from tasks.model.model import Inventory
+
+if TYPE_CHECKING:
+    from tasks.model.load import Loaded
+
+
+def semantic_errors(loaded: Loaded, require_key_files: bool = True) -> list[str]:
+    inv = loaded.data
+    errors = _host_errors(inv)
+    if require_key_files:
+        for i, host in enumerate(inv.hosts):
+            key = loaded.key_file(host)
+            if not key.is_file():
+                errors.append(f"hosts[{i}].key_file: file not found: {key} (create one"
+                              " with ssh-keygen -t ed25519, or fix the path)")
+    return errors + _network_errors(inv) + _namespace_errors(inv)
+
+
+def _host_errors(inv: Inventory) -> list[str]:
+    errors: list[str] = []
+    if not inv.hosts:
+        errors.append("hosts: at least one host is required")
+    if not inv.operators:
+        errors.append("operators: at least one CIDR is required (your own address, e.g."
+                      " 203.0.113.7/32), or the firewall would lock you out of the API")
+    seen: dict[str, int] = {}
+    for i, host in enumerate(inv.hosts):
+        if host.name in seen:
+            errors.append(f"hosts[{i}].name: duplicate of hosts[{seen[host.name]}]"
+                          f" ({show(host.name)})")
+        seen.setdefault(host.name, i)
+    if inv.hosts and not inv.servers:
+        errors.append("hosts: at least one host needs role: server")
+    return errors
+
+
+def _network_errors(inv: Inventory) -> list[str]:
+    errors: list[str] = []
+    pods = ipaddress.ip_network(inv.k3s.pod_cidr)
+    services = ipaddress.ip_network(inv.k3s.service_cidr)
+    if pods.overlaps(services):
+        errors.append(f"k3s.service_cidr: overlaps k3s.pod_cidr ({pods})")
+    http, https = inv.k3s.traefik_http_nodeport, inv.k3s.traefik_https_nodeport
+    if http == https:
+        errors.append(f"k3s.traefik_https_nodeport: same as traefik_http_nodeport ({http})")
+    return errors
+
+
+def _namespace_errors(inv: Inventory) -> list[str]:
+    errors: list[str] = []
+    dupes = sorted({t for t in inv.kafka.topics if inv.kafka.topics.count(t) > 1})
+    if dupes:
+        errors.append(f"kafka.topics: duplicate topic {show(dupes[0])}")
+    taken = {"kube-system": "Kubernetes itself", "cert-manager": "cert-manager",
+             "flux-system": "Flux", "monitoring": "monitoring", inv.kafka.namespace: "kafka"}
+    if inv.apps.namespace in taken:
+        errors.append(f"apps.namespace: {show(inv.apps.namespace)} is already used by"
+                      f" {taken[inv.apps.namespace]}; give the applications their own")
+    if inv.kafka.namespace in ("kube-system", "cert-manager", "flux-system", "monitoring"):
+        errors.append(f"kafka.namespace: {show(inv.kafka.namespace)} is a system"
+                      " namespace; give Kafka its own")
+    return errors
