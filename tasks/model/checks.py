@@ -15,6 +15,13 @@ from tasks.model.model import Inventory
 if TYPE_CHECKING:
     from tasks.model.load import Loaded
 
+# Ports of the node that the world must never reach (open_tcp opens to everyone).
+CLUSTER_PORTS = {
+    10250: "the kubelet API", 2379: "etcd (clients)", 2380: "etcd (peers)",
+    10257: "the controller manager", 10259: "the scheduler", 10249: "kube-proxy (metrics)",
+    10256: "kube-proxy (health check)", 9100: "node-exporter",
+}
+
 
 def semantic_errors(loaded: Loaded, require_key_files: bool = True) -> list[str]:
     inv = loaded.data
@@ -25,7 +32,7 @@ def semantic_errors(loaded: Loaded, require_key_files: bool = True) -> list[str]
             if not key.is_file():
                 errors.append(f"hosts[{i}].key_file: file not found: {key} (create one"
                               " with ssh-keygen -t ed25519, or fix the path)")
-    return errors + _network_errors(inv) + _namespace_errors(inv)
+    return errors + _network_errors(inv) + _port_errors(inv) + _namespace_errors(inv)
 
 
 def _host_errors(inv: Inventory) -> list[str]:
@@ -58,17 +65,39 @@ def _network_errors(inv: Inventory) -> list[str]:
     return errors
 
 
+def _port_errors(inv: Inventory) -> list[str]:
+    errors: list[str] = []
+    closed = {**CLUSTER_PORTS, inv.host.firewall.api_port: "the Kubernetes API"
+              " (host.firewall.api_port), open only to operators and nodes"}
+    for i, port in enumerate(inv.host.firewall.open_tcp):
+        where = f"host.firewall.open_tcp[{i}]: {port}"
+        if port == inv.host.ssh.port:
+            errors.append(f"{where} is SSH (host.ssh.port), which has its own rules; opening"
+                          " it here would bypass the rate limit and the operator allow-list")
+        elif port in closed:
+            errors.append(f"{where} is {closed[port]}; it must never be open to the world")
+    return errors
+
+
+def _system_namespace(name: str) -> bool:
+    return name == "default" or name.startswith("kube-")
+
+
 def _namespace_errors(inv: Inventory) -> list[str]:
     errors: list[str] = []
     dupes = sorted({t for t in inv.kafka.topics if inv.kafka.topics.count(t) > 1})
     if dupes:
         errors.append(f"kafka.topics: duplicate topic {show(dupes[0])}")
-    taken = {"kube-system": "Kubernetes itself", "cert-manager": "cert-manager",
-             "flux-system": "Flux", "monitoring": "monitoring", inv.kafka.namespace: "kafka"}
-    if inv.apps.namespace in taken:
-        errors.append(f"apps.namespace: {show(inv.apps.namespace)} is already used by"
-                      f" {taken[inv.apps.namespace]}; give the applications their own")
-    if inv.kafka.namespace in ("kube-system", "cert-manager", "flux-system", "monitoring"):
-        errors.append(f"kafka.namespace: {show(inv.kafka.namespace)} is a system"
-                      " namespace; give Kafka its own")
+    apps, kafka = inv.apps.namespace, inv.kafka.namespace
+    taken = {"cert-manager": "cert-manager", "flux-system": "Flux",
+             "monitoring": "monitoring", kafka: "kafka"}
+    if _system_namespace(apps):
+        errors.append(f"apps.namespace: {show(apps)} is a Kubernetes system namespace; give"
+                      " the applications their own")
+    elif apps in taken:
+        errors.append(f"apps.namespace: {show(apps)} is already used by {taken[apps]}; give"
+                      " the applications their own")
+    if _system_namespace(kafka) or kafka in ("cert-manager", "flux-system", "monitoring"):
+        errors.append(f"kafka.namespace: {show(kafka)} is a system namespace; give Kafka its"
+                      " own")
     return errors

@@ -54,7 +54,8 @@ class Ssh:
 
 @dataclass(frozen=True)
 class Firewall:
-    open_tcp: list[int] = spec(doc="TCP ports open to the world besides SSH.",
+    open_tcp: list[int] = spec(doc="TCP ports open to the world besides SSH (never SSH"
+                               " itself, the API, the kubelet, etcd, node-exporter...).",
                                rule=rules.PORT, factory=lambda: [80, 443])
     api_port: int = spec(6443, doc="Kubernetes API port, open only to operators and"
                          " nodes.", rule=rules.PORT)

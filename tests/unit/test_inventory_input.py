@@ -301,3 +301,71 @@ def test_sane_networks_are_accepted(tmp_path: Path) -> None:
     inv = load(inventory(tmp_path, text)).data
     assert (inv.k3s.pod_cidr, inv.operators) == ("100.64.0.0/16",
                                                  ["10.1.0.0/16", "2001:db8:1::/48"])
+
+
+NOT_TO_THE_WORLD = "; it must never be open to the world"
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("host: {firewall: {open_tcp: [80, 443, 6443]}}",
+     "host.firewall.open_tcp[2]: 6443 is the Kubernetes API (host.firewall.api_port), open"
+     " only to operators and nodes" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {api_port: 7443, open_tcp: [7443]}}",
+     "host.firewall.open_tcp[0]: 7443 is the Kubernetes API (host.firewall.api_port), open"
+     " only to operators and nodes" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [10250]}}",
+     "host.firewall.open_tcp[0]: 10250 is the kubelet API" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [2379]}}",
+     "host.firewall.open_tcp[0]: 2379 is etcd (clients)" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [2380]}}",
+     "host.firewall.open_tcp[0]: 2380 is etcd (peers)" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [10257]}}",
+     "host.firewall.open_tcp[0]: 10257 is the controller manager" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [10259]}}",
+     "host.firewall.open_tcp[0]: 10259 is the scheduler" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [10249]}}",
+     "host.firewall.open_tcp[0]: 10249 is kube-proxy (metrics)" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [10256]}}",
+     "host.firewall.open_tcp[0]: 10256 is kube-proxy (health check)" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [9100]}}",
+     "host.firewall.open_tcp[0]: 9100 is node-exporter" + NOT_TO_THE_WORLD),
+    ("host: {firewall: {open_tcp: [22]}}",
+     "host.firewall.open_tcp[0]: 22 is SSH (host.ssh.port), which has its own rules;"
+     " opening it here would bypass the rate limit and the operator allow-list"),
+    ("host: {ssh: {port: 2222}, firewall: {open_tcp: [443, 2222]}}",
+     "host.firewall.open_tcp[1]: 2222 is SSH (host.ssh.port), which has its own rules;"
+     " opening it here would bypass the rate limit and the operator allow-list"),
+    ("apps: {namespace: default}",
+     'apps.namespace: "default" is a Kubernetes system namespace; give the applications'
+     " their own"),
+    ("apps: {namespace: kube-public}",
+     'apps.namespace: "kube-public" is a Kubernetes system namespace; give the'
+     " applications their own"),
+    ("apps: {namespace: kube-node-lease}",
+     'apps.namespace: "kube-node-lease" is a Kubernetes system namespace; give the'
+     " applications their own"),
+    ("apps: {namespace: kube-anything}",
+     'apps.namespace: "kube-anything" is a Kubernetes system namespace; give the'
+     " applications their own"),
+    ("apps: {namespace: kube-system}",
+     'apps.namespace: "kube-system" is a Kubernetes system namespace; give the'
+     " applications their own"),
+    ("apps: {namespace: flux-system}",
+     'apps.namespace: "flux-system" is already used by Flux; give the applications'
+     " their own"),
+    ("kafka: {namespace: default}",
+     'kafka.namespace: "default" is a system namespace; give Kafka its own'),
+    ("kafka: {namespace: kube-node-lease}",
+     'kafka.namespace: "kube-node-lease" is a system namespace; give Kafka its own'),
+    ("kafka: {namespace: monitoring}",
+     'kafka.namespace: "monitoring" is a system namespace; give Kafka its own'),
+])
+def test_refused_cross_checks(tmp_path: Path, extra: str, expected: str) -> None:
+    assert refused(tmp_path, BASE + extra + "\n") == [f"inventory.yaml: {expected}"]
+
+
+def test_ports_that_are_fine_to_open(tmp_path: Path) -> None:
+    text = BASE + "host: {ssh: {port: 2222}, firewall: {open_tcp: [22, 80, 443, 6443, 8443]," \
+        " api_port: 16443}}\n"
+    assert load(inventory(tmp_path, text)).data.host.firewall.open_tcp == [22, 80, 443, 6443,
+                                                                          8443]
