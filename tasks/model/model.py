@@ -30,7 +30,8 @@ class Host:
     user: str = spec(doc="SSH login user with sudo; not root (host.harden turns root login off).",
                      rule=rules.SSH_USER)
     key_file: str = spec(doc="Private key for SSH; relative paths are relative to the"
-                             " inventory file, ~ is expanded. Must exist.")
+                             " inventory file, ~ is expanded. Must exist and be a private"
+                             " key when a task connects.", rule=rules.FILE_PATH)
     port: int = spec(22, doc="SSH port to connect to.", rule=rules.PORT)
     role: Literal["server", "agent"] = spec("server", doc="K3s role: server or agent.")
     internal_address: str | None = spec(
@@ -45,7 +46,7 @@ class Ssh:
     port: int = spec(22, doc="Port sshd listens on, on the hosts.", rule=rules.PORT)
     known_hosts: str = spec("known_hosts", doc="Project known_hosts file, relative to the"
                             " inventory file. Unknown keys are refused unless"
-                            " --trust-new-host-key is given.")
+                            " --trust-new-host-key is given.", rule=rules.FILE_PATH)
     connect_timeout: int = spec(10, doc="Seconds to wait for SSH to answer.",
                                 rule=rules.int_range(1, 300))
     rate_limit: bool = spec(True, doc="Rate-limit new SSH connections (ufw limit) for"
@@ -123,7 +124,8 @@ class K3s:
     tls_san: list[str] = spec(doc="Extra names/addresses for the API certificate (host"
                               " addresses and the domain are always included).",
                               rule=rules.ADDRESS, factory=list)
-    data_dir: str = spec("/var/lib/rancher/k3s", doc="K3s data directory.")
+    data_dir: str = spec("/var/lib/rancher/k3s", doc="K3s data directory.",
+                         rule=rules.DATA_DIR)
     traefik_http_nodeport: int = spec(32170, doc="Traefik HTTP NodePort.",
                                       rule=rules.NODE_PORT)
     traefik_https_nodeport: int = spec(31931, doc="Traefik HTTPS NodePort.",
@@ -140,7 +142,7 @@ class Certs:
 class Gitops:
     repository: str = spec("ssh://git@github.com/team-mercurious/k3s-gitops",
                            doc="Git repository Flux reconciles.", rule=rules.GIT_URL)
-    branch: str = spec("main", doc="Branch Flux follows.")
+    branch: str = spec("main", doc="Branch Flux follows.", rule=rules.BRANCH)
     path: str = spec("./clusters/vps", doc="Path in the repository.", rule=rules.REPO_PATH)
     interval: str = spec("1m", doc="How often Flux polls the repository.",
                          rule=rules.DURATION)

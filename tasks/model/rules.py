@@ -41,9 +41,17 @@ def _not(schema: dict[str, Any]) -> dict[str, Any]:
     return {"not": schema}
 
 
-def pattern(expect: str, regex: str) -> Rule:
+def pattern(expect: str, regex: str, max_length: int | None = None, **schema: Any) -> Rule:
+    """``regex`` must match the whole value; ``max_length`` is said in ``expect`` too."""
     compiled = re.compile(regex)
-    return rule(expect, lambda v: bool(compiled.fullmatch(v)), pattern=f"^(?:{regex})$")
+    if max_length is None:
+        return rule(expect, lambda v: bool(compiled.fullmatch(v)), pattern=f"^(?:{regex})$",
+                    **schema)
+    limit = f"at most {max_length} characters"
+    expect = f"{expect[:-1]}, {limit})" if expect.endswith(")") else f"{expect} ({limit})"
+    return rule(expect,
+                lambda v: len(v) <= max_length and bool(compiled.fullmatch(v)),
+                pattern=f"^(?:{regex})$", maxLength=max_length, **schema)
 
 
 def int_range(low: int, high: int, expect: str | None = None) -> Rule:
@@ -56,8 +64,9 @@ NODE_PORT = int_range(30000, 32767, "a NodePort 30000-32767")
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DNS_LABEL = pattern("a DNS label (lowercase letters, digits, '-', max 63)", _LABEL)
-DOMAIN = pattern("a domain name such as example.com", rf"({_LABEL}\.)+[a-z]{{2,63}}")
-EMAIL = pattern("an e-mail address", r"[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,63}")
+DOMAIN = pattern("a domain name such as example.com", rf"({_LABEL}\.)+[a-z]{{2,63}}", 253)
+EMAIL = pattern("an e-mail address", r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@([a-z0-9-]+\.)+[a-z]{2,63}",
+                254)
 _UNIX_USER = r"[a-z_][a-z0-9_-]{0,31}"
 SSH_USER = rule(
     "a user name", lambda v: bool(re.fullmatch(_UNIX_USER, v)),
@@ -73,8 +82,23 @@ CPU = pattern("a CPU amount such as 100m or 1", r"[0-9]+(\.[0-9]+)?m?")
 SEMVER = pattern("a version such as 1.2.3", r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?")
 K3S_VERSION = pattern("a K3s version such as v1.33.3+k3s1", r"v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+")
 AGE_RECIPIENT = pattern("an age public key (age1...)", r"age1[02-9ac-hj-np-z]{58}")
-GIT_URL = pattern("a git URL (ssh://git@host/owner/repo or https://host/owner/repo)",
-                  r"(ssh://[^\s/]+(:[0-9]+)?|https://[^\s/]+)/[^\s]+")
+# Allow-lists, not deny-lists: these reach Flux objects, k3s config and paths on the host.
+GIT_URL = pattern("a git URL (ssh://git@host/owner/repo or https://host/owner/repo;"
+                  " letters, digits and ._~+-/ only)",
+                  r"(ssh|https)://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?"
+                  r"(/[A-Za-z0-9._~+-]+)+/?", 512)
+# Absolute, no empty, "." or ".." segment, not "/" itself.
+DATA_DIR = pattern("an absolute path of letters, digits, '.', '_', '-' and '/' (no '..',"
+                   " not /)", r"(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)+/?", 255)
+_REF = r"[A-Za-z0-9_][A-Za-z0-9._+@-]*"
+# git check-ref-format, narrowed to plain ASCII: components never start with "." or "-".
+BRANCH = pattern("a git branch name such as main or release/1.2 (letters, digits, '.', '_',"
+                 " '+', '@', '-' and '/'; no '..')",
+                 rf"(?!.*(\.\.|\.$|\.lock(/|$))){_REF}(/{_REF})*", 255)
+_CONTROL = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029"
+# The "not" also catches a final newline, which "$" in Python's re lets through.
+FILE_PATH = pattern("a file path (no control characters)", f"[^{_CONTROL}]+", 4096,
+                    **_not({"pattern": f"[{_CONTROL}]"}))
 # At least one segment; no segment starts with "." (so no "..", nothing hidden).
 REPO_PATH = pattern("a path inside the repository such as ./clusters/vps",
                     r"\./[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*/?")
@@ -149,8 +173,9 @@ def _is_address(value: str) -> bool:
         return bool(re.fullmatch(rf"({_LABEL}\.)*{_LABEL}", value.lower()))
 
 
-ADDRESS = rule("an IP address or DNS name", _is_address, refuse=[ZONE_ID],
-               pattern="^[0-9A-Za-z.:-]+$")
+ADDRESS = rule("an IP address or DNS name (at most 253 characters)",
+               lambda v: len(v) <= 253 and _is_address(v), refuse=[ZONE_ID],
+               pattern="^[0-9A-Za-z.:-]+$", maxLength=253)
 
 
 def _is_node_ip(value: str) -> bool:

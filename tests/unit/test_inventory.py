@@ -86,9 +86,11 @@ def test_minimal_inventory_gets_spec_defaults(tmp_path: Path) -> None:
     ({"versions": {"flux": "latest"}},
      'inventory.yaml: versions.flux: expected a version such as 1.2.3, got "latest"'),
     ({"domain": "Not A Domain"},
-     'inventory.yaml: domain: expected a domain name such as example.com, got "Not A Domain"'),
+     "inventory.yaml: domain: expected a domain name such as example.com (at most 253"
+     ' characters), got "Not A Domain"'),
     ({"acme_email": "nobody"},
-     'inventory.yaml: acme_email: expected an e-mail address, got "nobody"'),
+     'inventory.yaml: acme_email: expected an e-mail address (at most 254 characters),'
+     ' got "nobody"'),
     ({"colour": "blue"}, "inventory.yaml: colour: unknown key (known keys: "),
     ({"hosts": [{"nmae": "x"}]}, "inventory.yaml: hosts[0].nmae: unknown key"),
     ({"host": {"fail2ban": {"bantime": "ten minutes"}}},

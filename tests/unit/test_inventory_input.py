@@ -210,7 +210,7 @@ def test_unknown_key_in_a_host_is_escaped(tmp_path: Path) -> None:
 def test_bad_values_are_escaped_and_cut(tmp_path: Path, value: str, expected: str) -> None:
     text = BASE.replace("domain: example.com", f"domain: {value}")
     assert refused(tmp_path, text) == [
-        f"inventory.yaml: domain: expected a domain name such as example.com, {expected}"]
+        f"inventory.yaml: domain: {DOMAIN}, {expected}"]
 
 
 def test_aliases_are_never_expanded_into_a_huge_message(tmp_path: Path) -> None:
@@ -218,7 +218,7 @@ def test_aliases_are_never_expanded_into_a_huge_message(tmp_path: Path) -> None:
     text = BASE.replace("domain: example.com\n",
                         ten + "domain: [" + ", ".join(["*x"] * 90) + "]\n")
     lines = refused(tmp_path, text)
-    assert ("inventory.yaml: domain: expected a domain name such as example.com,"
+    assert (f"inventory.yaml: domain: {DOMAIN},"
             ' got [["aaaaaaaaaa", "aaaaaaaaaa", "aaaaaaaaaa", "aaaaaaaaaa", "a...') in lines
     assert max(len(line) for line in lines) < 300
 
@@ -369,3 +369,125 @@ def test_ports_that_are_fine_to_open(tmp_path: Path) -> None:
         " api_port: 16443}}\n"
     assert load(inventory(tmp_path, text)).data.host.firewall.open_tcp == [22, 80, 443, 6443,
                                                                           8443]
+
+
+# Every string that reaches a file or a command has a rule ------------------------------
+
+DATA_DIR = ("expected an absolute path of letters, digits, '.', '_', '-' and '/' (no '..',"
+            " not /, at most 255 characters)")
+BRANCH = ("expected a git branch name such as main or release/1.2 (letters, digits,"
+          " '.', '_', '+', '@', '-' and '/'; no '..', at most 255 characters)")
+GIT_URL = ("expected a git URL (ssh://git@host/owner/repo or https://host/owner/repo;"
+           " letters, digits and ._~+-/ only, at most 512 characters)")
+FILE_PATH = "expected a file path (no control characters, at most 4096 characters)"
+DOMAIN = "expected a domain name such as example.com (at most 253 characters)"
+LONG_DOMAIN = ("a" * 63 + ".") * 4 + "com"
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("k3s: {data_dir: var/lib/k3s}", f'k3s.data_dir: {DATA_DIR}, got "var/lib/k3s"'),
+    ("k3s: {data_dir: /}", f'k3s.data_dir: {DATA_DIR}, got "/"'),
+    ("k3s: {data_dir: /var/lib/../../etc}",
+     f'k3s.data_dir: {DATA_DIR}, got "/var/lib/../../etc"'),
+    ("k3s: {data_dir: /var/./k3s}", f'k3s.data_dir: {DATA_DIR}, got "/var/./k3s"'),
+    ("k3s: {data_dir: '/var/lib/k3s; rm -rf /'}",
+     f'k3s.data_dir: {DATA_DIR}, got "/var/lib/k3s; rm -rf /"'),
+    ("k3s: {data_dir: '/var//k3s'}", f'k3s.data_dir: {DATA_DIR}, got "/var//k3s"'),
+    ("k3s: {data_dir: /" + "a" * 300 + "}",
+     f'k3s.data_dir: {DATA_DIR}, got "/' + "a" * 59 + '"...'),
+    ("gitops: {branch: -f}", f'gitops.branch: {BRANCH}, got "-f"'),
+    ("gitops: {branch: a..b}", f'gitops.branch: {BRANCH}, got "a..b"'),
+    ("gitops: {branch: 'a b'}", f'gitops.branch: {BRANCH}, got "a b"'),
+    ("gitops: {branch: 'main~1'}", f'gitops.branch: {BRANCH}, got "main~1"'),
+    ("gitops: {branch: 'x^'}", f'gitops.branch: {BRANCH}, got "x^"'),
+    ("gitops: {branch: 'a:b'}", f'gitops.branch: {BRANCH}, got "a:b"'),
+    ("gitops: {branch: 'a?*['}", f'gitops.branch: {BRANCH}, got "a?*["'),
+    ("gitops: {branch: 'a\\b'}", f'gitops.branch: {BRANCH}, got "a\\\\b"'),
+    ('gitops: {branch: "ma\\x1bin"}', f'gitops.branch: {BRANCH}, got "ma\\x1bin"'),
+    ("gitops: {branch: feature/x.lock}", f'gitops.branch: {BRANCH}, got "feature/x.lock"'),
+    ("gitops: {branch: release/}", f'gitops.branch: {BRANCH}, got "release/"'),
+    ("gitops: {branch: release.}", f'gitops.branch: {BRANCH}, got "release."'),
+    ("gitops: {branch: a//b}", f'gitops.branch: {BRANCH}, got "a//b"'),
+    ("gitops: {branch: .hidden}", f'gitops.branch: {BRANCH}, got ".hidden"'),
+    ("gitops: {branch: '@'}", f'gitops.branch: {BRANCH}, got "@"'),
+    ("gitops: {branch: " + "b" * 256 + "}", f'gitops.branch: {BRANCH}, got "' + "b" * 60
+     + '"...'),
+    ("gitops: {repository: \"https://github.com/x/y'\"}",
+     f"gitops.repository: {GIT_URL}, got \"https://github.com/x/y'\""),
+    ('gitops: {repository: "https://github.com/x/$(id)"}',
+     f'gitops.repository: {GIT_URL}, got "https://github.com/x/$(id)"'),
+    ('gitops: {repository: "https://github.com/x/`id`"}',
+     f'gitops.repository: {GIT_URL}, got "https://github.com/x/`id`"'),
+    ('gitops: {repository: "https://github.com/x/y\\\\z"}',
+     f'gitops.repository: {GIT_URL}, got "https://github.com/x/y\\\\z"'),
+    ('gitops: {repository: "https://github.com/x/y\\tz"}',
+     f'gitops.repository: {GIT_URL}, got "https://github.com/x/y\\tz"'),
+    ('gitops: {repository: "https://github.com/x/\\"y"}',
+     f'gitops.repository: {GIT_URL}, got "https://github.com/x/\\"y"'),
+    ("gitops: {repository: https://github.com/" + "r" * 500 + "}",
+     f'gitops.repository: {GIT_URL}, got "https://github.com/' + "r" * 41 + '"...'),
+    ('host: {ssh: {known_hosts: "kh\\n"}}', f'host.ssh.known_hosts: {FILE_PATH}, got "kh\\n"'),
+    ("host: {ssh: {known_hosts: ''}}", f'host.ssh.known_hosts: {FILE_PATH}, got ""'),
+    (f"domain: {LONG_DOMAIN}", f'domain: {DOMAIN}, got "' + LONG_DOMAIN[:60] + '"...'),
+    (f"apps: {{host: {LONG_DOMAIN}}}",
+     f'apps.host: {DOMAIN}, got "' + LONG_DOMAIN[:60] + '"...'),
+    (f"k3s: {{tls_san: [{LONG_DOMAIN}]}}", "k3s.tls_san[0]: expected an IP address or DNS"
+     ' name (at most 253 characters), got "' + LONG_DOMAIN[:60] + '"...'),
+    ("acme_email: " + "o" * 64 + "@" + ("e" * 63 + ".") * 3 + "com",
+     "acme_email: expected an e-mail address (at most 254 characters), got \""
+     + "o" * 60 + '"...'),
+    ('acme_email: "o\\x1bps@example.com"', "acme_email: expected an e-mail address (at most"
+     ' 254 characters), got "o\\x1bps@example.com"'),
+])
+def test_strings_that_reach_files_and_commands(tmp_path: Path, extra: str,
+                                               expected: str) -> None:
+    text = BASE.replace("domain: example.com\n", "").replace("acme_email: ops@example.com\n",
+                                                             "")
+    if not extra.startswith("domain:"):
+        text = "domain: example.com\n" + text
+    if not extra.startswith("acme_email:"):
+        text = "acme_email: ops@example.com\n" + text
+    assert refused(tmp_path, text + extra + "\n") == [f"inventory.yaml: {expected}"]
+
+
+def test_key_file_path_rule(tmp_path: Path) -> None:
+    text = BASE.replace("key_file: id_test", 'key_file: "id\\u2028test"')
+    assert refused(tmp_path, text) == [
+        f'inventory.yaml: hosts[0].key_file: {FILE_PATH}, got "id\\u2028test"']
+
+
+def test_good_strings_are_accepted(tmp_path: Path) -> None:
+    text = BASE + (
+        "k3s: {data_dir: /data/k3s.d/}\n"
+        "gitops: {branch: release/1.2_rc+x@y, repository:"
+        " 'ssh://git@gitlab.example.com:2222/group/sub/repo.git'}\n")
+    inv = load(inventory(tmp_path, text)).data
+    assert (inv.k3s.data_dir, inv.gitops.branch) == ("/data/k3s.d/", "release/1.2_rc+x@y")
+    text = BASE + "gitops: {repository: 'https://github.com/team-mercurious/k3s-gitops.git'}\n"
+    assert load(inventory(tmp_path, text)).data.gitops.repository.endswith(".git")
+
+
+@pytest.mark.parametrize("patch", [
+    {"k3s": {"data_dir": "/"}}, {"k3s": {"data_dir": "/var/../etc"}},
+    {"gitops": {"branch": "a..b"}}, {"gitops": {"branch": "-f"}},
+    {"gitops": {"branch": "x.lock"}}, {"gitops": {"repository": "https://h/x/$(id)"}},
+    {"host": {"ssh": {"known_hosts": "kh\n"}}}, {"operators": ["fe80::%1/64"]},
+    {"k3s": {"tls_san": ["fe80::1%x"]}}, {"domain": ("a" * 63 + ".") * 4 + "com"},
+    {"hosts": [{"user": "root"}]}, {"hosts": [{"address": "fe80::1%eth0"}]},
+    {"hosts": [{"key_file": "k\x1b"}]}, {"hosts": [{"internal_address": "fe80::1%x"}]},
+])
+def test_the_schema_says_it_too(patch: dict) -> None:
+    import jsonschema
+
+    from tasks.model.load import schema
+
+    data = yaml.safe_load(BASE)
+    for key, value in patch.items():
+        if key == "hosts":
+            data["hosts"] = [{**data["hosts"][0], **value[0]}]
+        else:
+            data[key] = value
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema())
+    data = yaml.safe_load(BASE)
+    jsonschema.validate(data, schema())
