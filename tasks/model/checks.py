@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
+from tasks.model import local_files
 from tasks.model.fields import show
 from tasks.model.model import Inventory
 
@@ -26,12 +27,14 @@ CLUSTER_PORTS = {
 def semantic_errors(loaded: Loaded, require_key_files: bool = True) -> list[str]:
     inv = loaded.data
     errors = _host_errors(inv)
-    if require_key_files:
+    if require_key_files:  # the task will connect: these files must be usable
         for i, host in enumerate(inv.hosts):
-            key = loaded.key_file(host)
-            if not key.is_file():
-                errors.append(f"hosts[{i}].key_file: file not found: {key} (create one"
-                              " with ssh-keygen -t ed25519, or fix the path)")
+            problem = local_files.key_file_error(loaded.key_file(host))
+            if problem:
+                errors.append(f"hosts[{i}].key_file: {problem}")
+        problem = local_files.known_hosts_error(loaded.known_hosts)
+        if problem:
+            errors.append(f"host.ssh.known_hosts: {problem}")
     return errors + _network_errors(inv) + _port_errors(inv) + _namespace_errors(inv)
 
 

@@ -57,7 +57,8 @@ def load(path: Path, *, require_key_files: bool = True) -> Loaded:
     """Parse and validate; raises :class:`InventoryError` listing every problem.
 
     ``require_key_files=False`` is for offline tasks (``inv validate``) that never
-    connect: SSH key files need not exist on that machine.
+    connect: SSH key files need not exist on that machine. Otherwise each key file must
+    be a private key, and known_hosts (when it exists) a known_hosts file.
     """
     label = path.name
     text = yaml_input.read(path, label, f"pass -i PATH or set {ENV_VAR}")

@@ -16,11 +16,13 @@ from tasks.model import load
 from tasks.model.load import SCHEMA_PATH, schema, schema_text
 
 REPO = Path(__file__).resolve().parents[2]
+# Only the first line of a key file is checked (load() refuses a .pub file or junk).
+FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot really a key\n"
 
 
 def minimal(tmp_path: Path) -> dict:
     key = tmp_path / "id_test"
-    key.write_text("not really a key\n")
+    key.write_text(FAKE_KEY)
     return {
         "domain": "example.com",
         "acme_email": "ops@example.com",
@@ -171,7 +173,7 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
 def test_key_file_relative_to_inventory(tmp_path: Path) -> None:
     data = minimal(tmp_path)
     (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "k").write_text("x")
+    (tmp_path / "keys" / "k").write_text(FAKE_KEY)
     data["hosts"][0]["key_file"] = "keys/k"
     loaded = load(write(tmp_path, data))
     assert loaded.key_file(loaded.data.hosts[0]) == tmp_path / "keys" / "k"

@@ -5,6 +5,9 @@ Every case names the file and the field (or ``file:line`` for YAML-level problem
 
 from __future__ import annotations
 
+import base64
+import os
+import struct
 import time
 from pathlib import Path
 
@@ -491,3 +494,166 @@ def test_the_schema_says_it_too(patch: dict) -> None:
         jsonschema.validate(data, schema())
     data = yaml.safe_load(BASE)
     jsonschema.validate(data, schema())
+
+
+# 5. Key files and known_hosts, when a task will connect -------------------------------
+
+NOT_A_KEY = ("is not a private key: its first line is not a -----BEGIN ... PRIVATE KEY-----"
+             " header (the .pub file?)")
+
+
+def with_key(tmp_path: Path, key_file: str) -> str:
+    return BASE.replace("key_file: id_test", f"key_file: '{key_file}'")
+
+
+def test_missing_key_file_path_is_shown_normalised(tmp_path: Path) -> None:
+    assert refused(tmp_path, with_key(tmp_path, "keys/../sub/./missing")) == [
+        f"inventory.yaml: hosts[0].key_file: file not found: {tmp_path}/sub/missing (create"
+        " one with ssh-keygen -t ed25519, or fix the path)"]
+
+
+def test_tilde_is_expanded_in_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert refused(tmp_path, with_key(tmp_path, "~/.ssh/id_missing")) == [
+        f"inventory.yaml: hosts[0].key_file: file not found: {tmp_path}/home/.ssh/id_missing"
+        " (create one with ssh-keygen -t ed25519, or fix the path)"]
+
+
+def test_key_file_that_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    assert refused(tmp_path, with_key(tmp_path, "keys")) == [
+        f"inventory.yaml: hosts[0].key_file: {tmp_path}/keys is a directory, not a private"
+        " key file"]
+
+
+def test_key_file_that_is_a_fifo_is_not_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    assert refused(tmp_path, with_key(tmp_path, "fifo")) == [
+        f"inventory.yaml: hosts[0].key_file: {tmp_path}/fifo is not a regular file, not a"
+        " private key file"]
+
+
+def test_unreadable_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = inventory(tmp_path, with_key(tmp_path, "locked"))
+    (tmp_path / "locked").write_text(OPENSSH_HEADER)
+    real_open = Path.open
+
+    def deny(self: Path, *a: object, **k: object) -> object:
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", deny)
+    with pytest.raises(InventoryError) as info:
+        load(text)
+    assert info.value.lines == [
+        f"inventory.yaml: hosts[0].key_file: cannot read {tmp_path}/locked: Permission denied"]
+
+
+@pytest.mark.parametrize("content", [
+    b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDOq user@host\n",
+    b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe",
+    b"",
+    b"-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n",
+    b"-----BEGIN CERTIFICATE-----\n",
+    b"domain: example.com\n",
+])
+def test_key_file_that_is_not_a_private_key(tmp_path: Path, content: bytes) -> None:
+    text = inventory(tmp_path, with_key(tmp_path, "id_test.pub"))
+    (tmp_path / "id_test.pub").write_bytes(content)
+    with pytest.raises(InventoryError) as info:
+        load(text)
+    assert info.value.lines == [
+        f"inventory.yaml: hosts[0].key_file: {tmp_path}/id_test.pub {NOT_A_KEY}"]
+
+
+@pytest.mark.parametrize("header", [
+    "-----BEGIN OPENSSH PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
+    "-----BEGIN EC PRIVATE KEY-----", "-----BEGIN DSA PRIVATE KEY-----",
+    "-----BEGIN PRIVATE KEY-----", "-----BEGIN ENCRYPTED PRIVATE KEY-----",
+])
+def test_private_key_headers_are_accepted(tmp_path: Path, header: str) -> None:
+    text = inventory(tmp_path, with_key(tmp_path, "k"))
+    (tmp_path / "k").write_bytes(header.encode() + b"\r\nAAAA\n")
+    assert load(text).data.hosts[0].key_file == "k"
+
+
+def test_offline_tasks_check_no_local_files(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "kh").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    text = with_key(tmp_path, "keys") + "host: {ssh: {known_hosts: kh}}\n"
+    assert load(inventory(tmp_path, text), require_key_files=False).data.hosts[0].key_file \
+        == "keys"
+
+
+def ssh_blob(key_type: str, body: bytes = b"\x00" * 32) -> str:
+    name = key_type.encode()
+    raw = struct.pack(">I", len(name)) + name + struct.pack(">I", len(body)) + body
+    return base64.b64encode(raw).decode()
+
+
+GOOD_KNOWN_HOSTS = f"""\
+# project known_hosts
+
+203.0.113.20 ssh-ed25519 {ssh_blob("ssh-ed25519")}
+[127.0.0.1]:2222,[::1]:2222 ecdsa-sha2-nistp256 {ssh_blob("ecdsa-sha2-nistp256")} lab
+  *.example.com,!bad.example.com,10.0.?.* ssh-rsa {ssh_blob("ssh-rsa")}
+|1|{base64.b64encode(b"s" * 20).decode()}|{base64.b64encode(b"h" * 20).decode()} \
+ssh-ed25519 {ssh_blob("ssh-ed25519")}
+@cert-authority *.example.com ssh-ed25519 {ssh_blob("ssh-ed25519")} ca
+@revoked vps1 sk-ssh-ed25519@openssh.com {ssh_blob("sk-ssh-ed25519@openssh.com")}
+"""
+NOT_KNOWN_HOSTS = ("is not a known_hosts entry (host patterns, key type, base64 key); is"
+                   " host.ssh.known_hosts the right file?")
+
+
+def with_known_hosts(tmp_path: Path, content: bytes | None, name: str = "kh") -> Path:
+    path = inventory(tmp_path, BASE + f"host: {{ssh: {{known_hosts: {name}}}}}\n")
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    return path
+
+
+def test_a_real_known_hosts_file_is_accepted(tmp_path: Path) -> None:
+    import paramiko
+
+    path = with_known_hosts(tmp_path, GOOD_KNOWN_HOSTS.encode())
+    assert load(path).known_hosts == tmp_path / "kh"
+    key = paramiko.ECDSAKey.generate()
+    (tmp_path / "kh").write_text(f"[127.0.0.1]:2222 {key.get_name()} {key.get_base64()}\n")
+    assert load(path).known_hosts == tmp_path / "kh"
+
+
+def test_a_missing_known_hosts_file_is_first_contact(tmp_path: Path) -> None:
+    assert load(with_known_hosts(tmp_path, None)).known_hosts == tmp_path / "kh"
+
+
+@pytest.mark.parametrize(("content", "line"), [
+    (b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", 1),
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe\n", 1),
+    (BASE.encode(), 1),
+    (b"# fine\n\n" + b"\xff\xfe junk\n", 3),
+    (GOOD_KNOWN_HOSTS.encode() + b"vps1 ssh-ed25519\n", 9),
+    (GOOD_KNOWN_HOSTS.encode() + b"vps1 ssh-ed25519 not*base64\n", 9),
+    (GOOD_KNOWN_HOSTS.encode() + f"vps1 ssh-rsa {ssh_blob('ssh-ed25519')}\n".encode(), 9),
+    (GOOD_KNOWN_HOSTS.encode() + f"@trusted vps1 ssh-ed25519 {ssh_blob('ssh-ed25519')}\n"
+     .encode(), 9),
+    (GOOD_KNOWN_HOSTS.encode() + f"|1|x|y ssh-ed25519 {ssh_blob('ssh-ed25519')}\n".encode(),
+     9),
+    (GOOD_KNOWN_HOSTS.encode() + f"v'1;$(id) ssh-ed25519 {ssh_blob('ssh-ed25519')}\n"
+     .encode(), 9),
+])
+def test_known_hosts_that_is_not_one_names_the_line(tmp_path: Path, content: bytes,
+                                                    line: int) -> None:
+    with pytest.raises(InventoryError) as info:
+        load(with_known_hosts(tmp_path, content))
+    assert info.value.lines == [
+        f"inventory.yaml: host.ssh.known_hosts: {tmp_path}/kh line {line} {NOT_KNOWN_HOSTS}"]
+
+
+def test_known_hosts_that_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "kh").mkdir()
+    (tmp_path / "sub").mkdir()
+    assert refused(tmp_path, BASE + "host: {ssh: {known_hosts: sub/../kh}}\n") == [
+        f"inventory.yaml: host.ssh.known_hosts: {tmp_path}/kh is a directory, not a"
+        " known_hosts file"]
