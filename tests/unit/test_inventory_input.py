@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import os
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -657,3 +659,51 @@ def test_known_hosts_that_is_a_directory(tmp_path: Path) -> None:
     assert refused(tmp_path, BASE + "host: {ssh: {known_hosts: sub/../kh}}\n") == [
         f"inventory.yaml: host.ssh.known_hosts: {tmp_path}/kh is a directory, not a"
         " known_hosts file"]
+
+
+# The real command line: exit 2, one error line naming the file, no traceback ----------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (BASE.encode() + b"# caf\xe9\n",
+     "error: bad.yaml:6: not UTF-8 text: byte 0xe9 at offset 161 cannot be decoded (save"
+     " the file as UTF-8)"),
+    ((BASE + "k3s: {tls_san: " + "[" * 10000 + "]" * 10000 + "}\n").encode(),
+     "error: bad.yaml:6:64: nested more than 50 levels deep"),
+    (BASE.replace("id_test}", "id_test, port: " + "9" * 5000 + "}").encode(),
+     "error: bad.yaml:5:79: integer too long (5000 digits; at most 30)"),
+    (billion_laughs().encode(),
+     "error: bad.yaml:10:10: too many YAML aliases/nodes (more than 10000 once aliases are"
+     " expanded)"),
+    (BASE.replace("203.0.113.20", "'fe80::1%eth0'").encode(),
+     f'error: bad.yaml: hosts[0].address: "fe80::1%eth0" {ZONE}'),
+    ((BASE + "domain: example.org\n").encode(),
+     'error: bad.yaml:6:1: duplicate key "domain" (first on line 1)'),
+    ((BASE + "# padding\n" * 524288).encode(),
+     "error: bad.yaml: 5243036 bytes: too large for an inventory (the limit is 1 MiB,"
+     " 1048576 bytes)"),
+])
+def test_cli_refuses_with_one_line(tmp_path: Path, text: bytes, expected: str) -> None:
+    path = inventory(tmp_path, text, "bad.yaml")
+    proc = subprocess.run([sys.executable, "-m", "invoke", "inventory.check", "-i", str(path)],
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [expected]
+    assert proc.stdout == ""
+
+
+def test_cli_refuses_a_public_key_before_connecting(tmp_path: Path) -> None:
+    path = inventory(tmp_path, BASE.replace("key_file: id_test", "key_file: id_test.pub"),
+                     "bad.yaml")
+    (tmp_path / "id_test.pub").write_text(f"ssh-ed25519 {ssh_blob('ssh-ed25519')} me@here\n")
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "invoke", "host.harden", "-i", str(path)],
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: bad.yaml: hosts[0].key_file: {tmp_path}/id_test.pub {NOT_A_KEY}"]
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - start < 8  # no SSH attempt to 203.0.113.20 (10 s timeout)
