@@ -128,11 +128,18 @@ def read(path: Path, label: str, hint: str) -> str:
 
 def parse(text: str, label: str) -> Any:
     """YAML to plain data with :class:`InventoryLoader`; one error line, never a traceback."""
-    loader = InventoryLoader(text)
+    loader: InventoryLoader | None = None
     try:
+        loader = InventoryLoader(text)  # its reader already refuses control characters
         return loader.get_single_data()
     except Refused as exc:
         raise InventoryError(f"{label}{_where(exc.problem_mark)}: {exc.problem}") from None
+    except yaml.reader.ReaderError as exc:  # a position, no mark
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InventoryError(f"{label}:{line}:{column}: invalid YAML: unacceptable"
+                             f" character #x{exc.character:04x}: special characters are"
+                             " not allowed") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -142,7 +149,8 @@ def parse(text: str, label: str) -> Any:
         raise InventoryError(f"{label}: cannot parse the YAML: {type(exc).__name__}:"
                              f" {escape(str(exc))}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _where(mark: Any) -> str:

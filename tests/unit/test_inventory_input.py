@@ -169,6 +169,13 @@ def test_yaml_still_gives_line_and_column_for_syntax_errors(tmp_path: Path) -> N
         "inventory.yaml:2:1: invalid YAML: ")
 
 
+def test_raw_control_character_names_its_line(tmp_path: Path) -> None:
+    # PyYAML's reader refuses it without a line (a ReaderError has only a position).
+    assert refused(tmp_path, BASE + "# \x1b[2J\n") == [
+        "inventory.yaml:6:3: invalid YAML: unacceptable character #x001b: special"
+        " characters are not allowed"]
+
+
 def test_loader_is_safe(tmp_path: Path) -> None:
     text = BASE + "domain2: !!python/object/apply:os.system [echo hi]\n"
     assert refused(tmp_path, text) == [
