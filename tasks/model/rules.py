@@ -129,8 +129,9 @@ def _is_cidr(value: str) -> bool:
     return "/" in value
 
 
-CIDR = rule("a CIDR such as 203.0.113.7/32 (host bits zero)", _is_cidr, refuse=[ZONE_ID],
-            pattern=_CIDR_CHARS)
+def _cidr(example: str, refusal: Refusal) -> Rule:
+    return rule(f"a CIDR such as {example} (host bits zero)", _is_cidr,
+                refuse=[ZONE_ID, refusal], pattern=_CIDR_CHARS)
 
 
 def _too_wide(value: str) -> bool:
@@ -139,12 +140,9 @@ def _too_wide(value: str) -> bool:
 
 
 # Operators get SSH without the rate limit and the Kubernetes API: never a whole network.
-OPERATOR_CIDR = rule(
-    "a CIDR such as 203.0.113.7/32 (host bits zero)", _is_cidr,
-    refuse=[ZONE_ID, (_too_wide, "is too wide (at most /16 for IPv4, /48 for IPv6): every"
-                      " address in the operator allow-list gets SSH without rate limit and"
-                      " the Kubernetes API")],
-    pattern=_CIDR_CHARS)
+OPERATOR_CIDR = _cidr("203.0.113.7/32", (
+    _too_wide, "is too wide (at most /16 for IPv4, /48 for IPv6): every address in the"
+    " operator allow-list gets SSH without rate limit and the Kubernetes API"))
 
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
@@ -157,12 +155,10 @@ def _not_private(value: str) -> bool:
 
 
 # UFW allows everything from the pod and service networks: they must be private.
-CLUSTER_CIDR = rule(
-    "a CIDR such as 10.42.0.0/16 (host bits zero)", _is_cidr,
-    refuse=[ZONE_ID, (_not_private, "is not a private network (inside 10.0.0.0/8,"
-                      " 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7): the"
-                      " firewall allows everything from the pod and service networks")],
-    pattern=_CIDR_CHARS)
+CLUSTER_CIDR = _cidr("10.42.0.0/16", (
+    _not_private, "is not a private network (inside 10.0.0.0/8, 172.16.0.0/12,"
+    " 192.168.0.0/16, 100.64.0.0/10 or fc00::/7): the firewall allows everything from the"
+    " pod and service networks"))
 
 
 def _is_address(value: str) -> bool:
