@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -39,12 +40,97 @@ def spec(default: Any = MISSING, *, doc: str, rule: Rule | None = None,
     return dataclasses.field(default=default, metadata=meta)
 
 
+SHOWN_MAX = 60
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def escape(text: str, limit: int = SHOWN_MAX, *, quote: str = "") -> str:
+    """User text made safe for one line of a terminal: newlines, control characters and
+    terminal escapes shown as ``\\n``, ``\\x1b``, ``\\u202e``; cut after ``limit``
+    characters (then ``...``). ``quote``: also escaped, and put around the text."""
+    out: list[str] = []
+    for ch in text[:limit]:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch == quote:
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return quote + "".join(out) + quote + ("..." if len(text) > limit else "")
+
+
+def quoted(text: str, limit: int = SHOWN_MAX) -> str:
+    """``text`` in double quotes, escaped and cut like :func:`escape`."""
+    return escape(text, limit, quote='"')
+
+
 def show(value: Any) -> str:
-    """How a bad value is echoed in errors: JSON-like (strings quoted)."""
+    """How a bad value is echoed in errors: JSON-like (strings quoted), escaped, and cut
+    after :data:`SHOWN_MAX` characters; never walks more of ``value`` than it shows, so
+    aliased or recursive data cannot make a huge message."""
+    if isinstance(value, str):
+        return quoted(value)
+    out = _Shown()
+    out.render(value)
+    text = "".join(out.parts)
+    return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX] + "..."
+
+
+class _Shown:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+
+    def render(self, value: Any) -> None:
+        if self.size > SHOWN_MAX:
+            return
+        if value is None or isinstance(value, bool | float):
+            self.add(json.dumps(value))
+        elif isinstance(value, int):
+            self.add(_int_text(value))
+        elif isinstance(value, list | tuple | set | frozenset):
+            self._items("[]", [(None, v) for v in value])
+        elif isinstance(value, dict):
+            self._items("{}", list(value.items()))
+        else:
+            self.add(quoted(str(value)))
+
+    def _items(self, brackets: str, items: list[tuple[Any, Any]]) -> None:
+        self.add(brackets[0])
+        for i, (key, item) in enumerate(items):
+            if self.size > SHOWN_MAX:
+                return
+            if i:
+                self.add(", ")
+            if brackets == "{}":
+                self.render(key if isinstance(key, str) else show(key))
+                self.add(": ")
+            self.render(item)
+        self.add(brackets[1])
+
+
+def _int_text(value: int) -> str:
     try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
+        return str(value)
+    except ValueError:  # more digits than Python converts
+        return f"an integer of {value.bit_length()} bits"
+
+
+def show_key(key: Any) -> str:
+    """A mapping key as part of an error path: bare when plain, else like :func:`show`."""
+    if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,60}", key):
+        return key
+    return show(key)
 
 
 class Errors:
@@ -55,10 +141,10 @@ class Errors:
         self.items.append(f"{path}: {message}" if path else message)
 
 
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
+def _join(path: str, key: Any, index: bool = False) -> str:
+    if index:
         return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+    return f"{path}.{show_key(key)}" if path else show_key(key)
 
 
 def _optional_inner(tp: Any) -> Any | None:
@@ -104,14 +190,15 @@ def _value(tp: Any, data: Any, path: str, errors: Errors, rule: Rule | None) -> 
             errors.add(path, f"expected a list, got {show(data)}")
             return []
         (item,) = get_args(tp)
-        result = [_value(item, v, _join(path, i), errors, rule) for i, v in enumerate(data)]
+        result = [_value(item, v, _join(path, i, index=True), errors, rule)
+                  for i, v in enumerate(data)]
         return result
     if origin is dict:
         if not isinstance(data, dict):
             errors.add(path, f"expected a mapping, got {show(data)}")
             return {}
         _, item = get_args(tp)
-        return {str(k): _value(item, v, _join(path, str(k)), errors, rule)
+        return {str(k): _value(item, v, _join(path, k), errors, rule)
                 for k, v in data.items()}
     if tp is bool:
         ok = isinstance(data, bool)
@@ -127,8 +214,10 @@ def _value(tp: Any, data: Any, path: str, errors: Errors, rule: Rule | None) -> 
         return data
     if rule is not None:
         problem = rule.check(data)
-        if problem:
+        if problem and problem.startswith("expected "):
             errors.add(path, f"{problem}, got {show(data)}")
+        elif problem:  # a refusal: the value, then why
+            errors.add(path, f"{show(data)} {problem}")
     return data
 
 
@@ -151,7 +240,7 @@ def _build(cls: type[T], data: Any, path: str, errors: Errors) -> T:
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields))
-            errors.add(_join(path, str(key)), f"unknown key (known keys: {known})")
+            errors.add(_join(path, key), f"unknown key (known keys: {known})")
     values: dict[str, Any] = {}
     for name, field in fields.items():
         fpath = _join(path, name)

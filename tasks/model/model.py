@@ -34,10 +34,11 @@ class Host:
                      rule=rules.DNS_LABEL)
     address: str = spec(doc="IP address or DNS name to reach the host over SSH.",
                         rule=rules.ADDRESS)
-    user: str = spec(doc="SSH login user (not root once hardened; needs sudo).",
-                     rule=rules.UNIX_USER)
+    user: str = spec(doc="SSH login user with sudo; not root (host.harden turns root login off).",
+                     rule=rules.SSH_USER)
     key_file: str = spec(doc="Private key for SSH; relative paths are relative to the"
-                             " inventory file, ~ is expanded. Must exist.")
+                             " inventory file, ~ is expanded. Must exist and be a private"
+                             " key when a task connects.", rule=rules.FILE_PATH)
     port: int | None = spec(
         None, doc="SSH port to connect to. Default: host.ssh.port (through ssh_forwards when"
         " they map it). When nothing answers there, host.ssh.port, 22 and the ssh_forwards"
@@ -70,7 +71,7 @@ class Ssh:
     port: int = spec(22, doc="Port sshd listens on, on the hosts.", rule=rules.PORT)
     known_hosts: str = spec("known_hosts", doc="Project known_hosts file, relative to the"
                             " inventory file. Unknown keys are refused unless"
-                            " --trust-new-host-key is given.")
+                            " --trust-new-host-key is given.", rule=rules.FILE_PATH)
     connect_timeout: int = spec(10, doc="Seconds to wait for SSH to answer.",
                                 rule=rules.int_range(1, 300))
     rate_limit: bool = spec(True, doc="Rate-limit new SSH connections (ufw limit) for"
@@ -79,7 +80,8 @@ class Ssh:
 
 @dataclass(frozen=True)
 class Firewall:
-    open_tcp: list[int] = spec(doc="TCP ports open to the world besides SSH.",
+    open_tcp: list[int] = spec(doc="TCP ports open to the world besides SSH (never SSH"
+                               " itself, the API, the kubelet, etcd, node-exporter...).",
                                rule=rules.PORT, factory=lambda: [80, 443])
     api_port: int = spec(6443, doc="Kubernetes API port, open only to operators and"
                          " nodes.", rule=rules.PORT)
@@ -140,13 +142,15 @@ class Versions:
 
 @dataclass(frozen=True)
 class K3s:
-    pod_cidr: str = spec("10.42.0.0/16", doc="Pod network.", rule=rules.CIDR)
-    service_cidr: str = spec("10.43.0.0/16", doc="Service (ClusterIP) network.",
-                             rule=rules.CIDR)
+    pod_cidr: str = spec("10.42.0.0/16", doc="Pod network (private: the firewall allows"
+                         " everything from it).", rule=rules.CLUSTER_CIDR)
+    service_cidr: str = spec("10.43.0.0/16", doc="Service (ClusterIP) network (private,"
+                             " like pod_cidr).", rule=rules.CLUSTER_CIDR)
     tls_san: list[str] = spec(doc="Extra names/addresses for the API certificate (host"
                               " addresses and the domain are always included).",
                               rule=rules.ADDRESS, factory=list)
-    data_dir: str = spec("/var/lib/rancher/k3s", doc="K3s data directory.")
+    data_dir: str = spec("/var/lib/rancher/k3s", doc="K3s data directory.",
+                         rule=rules.DATA_DIR)
     traefik_http_nodeport: int = spec(32170, doc="Traefik HTTP NodePort.",
                                       rule=rules.NODE_PORT)
     traefik_https_nodeport: int = spec(31931, doc="Traefik HTTPS NodePort.",
@@ -163,7 +167,7 @@ class Certs:
 class Gitops:
     repository: str = spec("ssh://git@github.com/team-mercurious/k3s-gitops",
                            doc="Git repository Flux reconciles.", rule=rules.GIT_URL)
-    branch: str = spec("main", doc="Branch Flux follows.")
+    branch: str = spec("main", doc="Branch Flux follows.", rule=rules.BRANCH)
     path: str = spec("./clusters/vps", doc="Path in the repository.", rule=rules.REPO_PATH)
     interval: str = spec("1m", doc="How often Flux polls the repository.",
                          rule=rules.DURATION)
@@ -231,7 +235,8 @@ class Inventory:
     domain: str = spec(doc="Public domain of the platform.", rule=rules.DOMAIN)
     acme_email: str = spec(doc="Let's Encrypt account e-mail.", rule=rules.EMAIL)
     operators: list[str] = spec(doc="CIDRs of operators: allowed to the Kubernetes API,"
-                                " never rate-limited or banned on SSH.", rule=rules.CIDR)
+                                " never rate-limited or banned on SSH; at most a /16 (IPv4) or /48"
+                                " (IPv6).", rule=rules.OPERATOR_CIDR)
     hosts: list[Host] = spec(doc="The machines. The first server is the control plane.")
     versions: Versions = spec(Versions(), doc="Pinned versions.")
     host: HostLayer = spec(HostLayer(), doc="Host hardening settings.")

@@ -16,11 +16,13 @@ from tasks.model import load
 from tasks.model.load import SCHEMA_PATH, schema, schema_text
 
 REPO = Path(__file__).resolve().parents[2]
+# Only the first line of a key file is checked (load() refuses a .pub file or junk).
+FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot really a key\n"
 
 
 def minimal(tmp_path: Path) -> dict:
     key = tmp_path / "id_test"
-    key.write_text("not really a key\n")
+    key.write_text(FAKE_KEY)
     return {
         "domain": "example.com",
         "acme_email": "ops@example.com",
@@ -86,9 +88,11 @@ def test_minimal_inventory_gets_spec_defaults(tmp_path: Path) -> None:
     ({"versions": {"flux": "latest"}},
      'inventory.yaml: versions.flux: expected a version such as 1.2.3, got "latest"'),
     ({"domain": "Not A Domain"},
-     'inventory.yaml: domain: expected a domain name such as example.com, got "Not A Domain"'),
+     "inventory.yaml: domain: expected a domain name such as example.com (at most 253"
+     ' characters), got "Not A Domain"'),
     ({"acme_email": "nobody"},
-     'inventory.yaml: acme_email: expected an e-mail address, got "nobody"'),
+     'inventory.yaml: acme_email: expected an e-mail address (at most 254 characters),'
+     ' got "nobody"'),
     ({"colour": "blue"}, "inventory.yaml: colour: unknown key (known keys: "),
     ({"hosts": [{"nmae": "x"}]}, "inventory.yaml: hosts[0].nmae: unknown key"),
     ({"host": {"fail2ban": {"bantime": "ten minutes"}}},
@@ -169,7 +173,7 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
 def test_key_file_relative_to_inventory(tmp_path: Path) -> None:
     data = minimal(tmp_path)
     (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "k").write_text("x")
+    (tmp_path / "keys" / "k").write_text(FAKE_KEY)
     data["hosts"][0]["key_file"] = "keys/k"
     loaded = load(write(tmp_path, data))
     assert loaded.key_file(loaded.data.hosts[0]) == tmp_path / "keys" / "k"

@@ -24,7 +24,7 @@ def lab_host(name: str, port: int, keys: list[paramiko.PKey]) -> LabHost:
 def make_lab(root: Path, hosts: list[LabHost]) -> None:
     for h in hosts:
         (root / h.name).mkdir(parents=True)
-        (root / h.name / "id_ed25519").write_text("not a real key\n")
+        (root / h.name / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
     inventory_file.write(root, hosts)
 
 
