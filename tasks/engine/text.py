@@ -1,24 +1,35 @@
 """Showing text that came from outside (a host's output, a user's value) safely.
 
-Terminal escapes, newlines and other control characters are shown escaped, and long
-text is cut, so that no output line can be forged, garble a terminal or run for pages.
+Newlines, control characters and terminal escapes are shown escaped (``\\n``,
+``\\x1b``, ``\\u202e``), and long text is cut, so that no output line can be forged,
+garble a terminal or run for pages.
 """
 
 from __future__ import annotations
 
-import re
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char, f"\\x{ord(char):02x}"
-                                                        if ord(char) < 0x100
-                                                        else f"\\u{ord(char):04x}")
+def escape(text: str, limit: int = 60, *, quote: str = "") -> str:
+    """``text`` made safe for one line of a terminal, cut after ``limit`` characters (then
+    ``...``). ``quote``: also escaped, and put around the text."""
+    out: list[str] = []
+    for ch in text[:limit]:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch == quote:
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return quote + "".join(out) + quote + ("..." if len(text) > limit else "")
 
 
 def printable(text: str, cap: int = 200) -> str:
-    """``text`` with control characters escaped, cut to ``cap`` characters plus ``...``."""
-    shown = _CONTROL.sub(_escape, text[: cap * 4])
-    return shown if len(shown) <= cap else shown[:cap] + "..."
+    """A host's output line for the terminal: :func:`escape` without quotes."""
+    return escape(text, cap)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import MISSING, dataclass
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from tasks.engine.text import escape
+
 T = TypeVar("T")
 
 Check = Callable[[Any], str | None]
@@ -41,28 +43,9 @@ def spec(default: Any = MISSING, *, doc: str, rule: Rule | None = None,
 
 
 SHOWN_MAX = 60
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
-def escape(text: str, limit: int = SHOWN_MAX, *, quote: str = "") -> str:
-    """User text made safe for one line of a terminal: newlines, control characters and
-    terminal escapes shown as ``\\n``, ``\\x1b``, ``\\u202e``; cut after ``limit``
-    characters (then ``...``). ``quote``: also escaped, and put around the text."""
-    out: list[str] = []
-    for ch in text[:limit]:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch == quote:
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return quote + "".join(out) + quote + ("..." if len(text) > limit else "")
+__all__ = ["escape"]  # re-exported: the model's modules import it from here
 
 
 def quoted(text: str, limit: int = SHOWN_MAX) -> str:
