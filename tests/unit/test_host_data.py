@@ -15,17 +15,21 @@ cases under ``all/`` plan every step. A case has, in this order:
     ``<fact key>: {stdout: ..., rc: ...}`` (``stderr`` optional) for exactly the facts
     the step(s) read, as the host prints them: ``sshd -T``, ``sysctl -e``, ``ufw show
     added``, ``fail2ban-client``, ``dpkg-query``, ``systemctl``, ``cat`` of a file.
-``changes`` (or ``error``), always the last key
+``changes`` (or ``error``)
     The plan: a list of ``{summary, script}`` (under ``all/``: one list per step id),
     each script in the form :func:`readable` gives it, so every file a step writes is
     literal; or ``error``, the message of the UserError the plan refuses with. A case
     whose changes are all empty is a converged host: ``verify()`` must find nothing.
+``verify`` (optional, last)
+    What ``verify()`` reports on these same facts: for drifts a plan cannot undo, the
+    problems the operator reads.
 
 The command of every fact is pinned once, in ``fixtures/host/fact-commands.yaml``.
 
 Regenerating: ``STACK_UPDATE_HOST_DATA=1 pytest tests/unit/test_host_data.py`` rewrites,
-in each case whose plan differs, everything from its ``changes:``/``error:`` line on
-(comments and facts above it stay), and ``fact-commands.yaml``. That pins whatever the
+in each case whose expectations differ, everything from its ``changes:``/``error:`` line
+on (comments and facts above it stay; ``verify`` only where the case has it), and
+``fact-commands.yaml``. That pins whatever the
 code does now, right or wrong: review every regenerated file by eye (``git diff``,
 against STACK.md) before committing it. Without the variable nothing is ever written.
 """
@@ -55,6 +59,7 @@ FACT_COMMANDS = DATA / "fact-commands.yaml"
 CASES = sorted(DATA.glob("*/*.yaml"))
 UPDATE = os.environ.get("STACK_UPDATE_HOST_DATA") == "1"
 EXPECTATION_KEYS = ("changes", "error")
+VERIFY = "verify"
 
 
 # Scripts in readable form -------------------------------------------------------------
@@ -127,15 +132,20 @@ def _change_list(step: Step, facts: Facts) -> list[dict[str, str]]:
     return [{"summary": c.summary, "script": readable(c.script)} for c in step.plan(facts)]
 
 
-def planned(steps: list[Step], facts: Facts, every_step: bool) -> dict[str, Any]:
+def planned(steps: list[Step], facts: Facts, every_step: bool, *, verify: bool = False
+            ) -> dict[str, Any]:
     """The case's expectation section as the code computes it now."""
     try:
         if every_step:
-            return {"changes": {s.id: _change_list(s, facts) for s in steps}}
-        (step,) = steps
-        return {"changes": _change_list(step, facts)}
+            out: dict[str, Any] = {"changes": {s.id: _change_list(s, facts) for s in steps}}
+        else:
+            out = {"changes": _change_list(steps[0], facts)}
     except UserError as exc:
         return {"error": str(exc)}
+    if verify:
+        out[VERIFY] = ({s.id: s.verify(facts) for s in steps} if every_step
+                       else steps[0].verify(facts))
+    return out
 
 
 # Output of the expectations: the data files' own form ---------------------------------
@@ -177,8 +187,10 @@ def test_case(path: Path, tmp_path: Path) -> None:
     case = _load(path)
     name = path.relative_to(DATA.parents[3])
     keys = [k for k in EXPECTATION_KEYS if k in case]
-    assert len(keys) == 1 and list(case)[-1] == keys[0], (
-        f"{name}: the last key must be changes or error (the only one of them)")
+    assert len(keys) == 1, f"{name}: give changes or error (one of them)"
+    tail = list(case)[list(case).index(keys[0]):]
+    assert tail in ([keys[0]], [keys[0], VERIFY]), (
+        f"{name}: {keys[0]} (then optionally verify) must be the last keys, got {tail}")
     every_step = path.parent.name == "all"
     steps = build_steps(case, tmp_path)
     if not every_step:
@@ -190,8 +202,8 @@ def test_case(path: Path, tmp_path: Path) -> None:
         f"{name}: facts missing: {sorted(read - set(case['facts']))};"
         f" facts the steps do not read: {sorted(set(case['facts']) - read)}")
 
-    got = planned(steps, facts, every_step)
-    expected = {keys[0]: case[keys[0]]}
+    got = planned(steps, facts, every_step, verify=VERIFY in case)
+    expected = {k: case[k] for k in tail}
     if dump(got) != dump(expected):
         if UPDATE:
             _rewrite_expectation(path, got)
