@@ -163,7 +163,8 @@ def test_loader_is_safe(tmp_path: Path) -> None:
 
 # 2. Messages never echo user text raw -------------------------------------------------
 
-KNOWN_HOST_KEYS = "(known keys: address, internal_address, key_file, name, port, role, ssh_forwards, user)"
+KNOWN_HOST_KEYS = ("(known keys: address, internal_address, key_file, name, port, role,"
+                   " ssh_forwards, user)")
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
