@@ -12,15 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tasks.engine.command import Command
 from tasks.engine.facts import Fact, Facts
 
 
 @dataclass(frozen=True)
 class Change:
-    """One thing a step will do: a one-line summary and the shell that does it."""
+    """One thing a step will do: a one-line summary and what does it.
+
+    On a host that is shell text (``script``), run as root in one round trip with the
+    step's other changes; on this machine (kubectl, helm) it is a list of
+    :class:`Command` (argv + stdin), run one by one without a shell.
+    """
 
     summary: str
-    script: str
+    script: str = ""
+    commands: tuple[Command, ...] = ()
 
 
 class Step(ABC):

@@ -289,3 +289,13 @@ def test_trusting_a_new_key_in_plan_mode_writes_nothing(local_sshd: LocalSshd,
     with SshTarget("h", s) as t:
         assert t.run("true").ok
     assert not known.exists()
+
+
+def test_a_command_runs_on_the_host_with_its_stdin(local_sshd: LocalSshd) -> None:
+    from tasks.engine.command import Command
+
+    payload = b"line one\n$(id) `id` 'q'\n\x00binary\xff"
+    with local_sshd.target(USER_PW) as t:
+        r = t.exec(Command(("sh", "-c", "id -u; md5sum"), stdin=payload))
+    import hashlib
+    assert r.stdout.split()[:2] == ["0", hashlib.md5(payload).hexdigest()]
