@@ -18,7 +18,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -30,6 +31,7 @@ from tasks.engine.command import Command
 from tasks.engine.errors import CommandFailed, ConnectionFailed, UserError
 from tasks.engine.facts import Fact, Facts, batch_script, split_output
 from tasks.engine.shell import PROGRESS, cmd
+from tasks.engine.tunnel import forward
 
 # paramiko logs transport failures with tracebacks from its own thread; we report them
 # as one line instead (see SshTarget._connect), so keep its log quiet.
@@ -467,6 +469,17 @@ class SshTarget:
     def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
         """One argv as root on the host; its stdin travels inside the script (base64)."""
         return self.run(command.as_script(), timeout=command.timeout, on_output=on_output)
+
+    @contextmanager
+    def tunnel(self, remote_host: str, remote_port: int) -> Iterator[int]:
+        """A local port on 127.0.0.1 reaching ``remote_host:remote_port`` from the host."""
+        self.open()
+        assert self._conn is not None
+        transport = self._conn.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectionFailed(f"{self.name}: SSH connection lost")
+        with forward(transport, remote_host, remote_port, name=self.name) as port:
+            yield port
 
     def reconnect(self, port: int | None = None) -> SshTarget:
         """A new, unopened target for the same host, on ``port`` (default: the port of this

@@ -155,6 +155,16 @@ class K3s:
                                       rule=rules.NODE_PORT)
     traefik_https_nodeport: int = spec(31931, doc="Traefik HTTPS NodePort.",
                                        rule=rules.NODE_PORT)
+    cluster_name: str = spec("vps", doc="The cluster's name: the operator's kubeconfig"
+                             " context (and file ~/.kube/<cluster_name>.yaml).",
+                             rule=rules.DNS_LABEL)
+    api_access: Literal["tunnel", "direct"] = spec(
+        "tunnel", doc="How kubectl and helm reach the API: through an SSH tunnel to the first"
+        " server's 127.0.0.1:6443 (6443 never needs to be reachable), or directly at"
+        " https://<address>:6443 (open to operators only).")
+    kubeconfig: str | None = spec(
+        None, doc="Where k3s.install writes the operator's kubeconfig (mode 0600; never"
+        " ~/.kube/config). Default: ~/.kube/<cluster_name>.yaml.", rule=rules.FILE_PATH)
 
 
 @dataclass(frozen=True)
