@@ -84,8 +84,8 @@ class Tools:
 
 # Errors --------------------------------------------------------------------------------
 
-_UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "unable to connect",
-                "connect: ", "tls handshake timeout", "eof")
+_UNREACHABLE = ("connection refused", "was refused", "no such host", "i/o timeout",
+                "unable to connect", "connect: ", "tls handshake timeout", "eof")
 
 
 def api_error(stderr: str, what: str) -> str | None:
@@ -138,7 +138,9 @@ class DiffResult:
 
 
 def _diff(raw: Raw, what: str) -> DiffResult:
-    if raw.rc in (0, 1):
+    # 0: same, 1: differs (kdiff printed the objects); >1, or 1 with nothing printed: an
+    # error of kubectl itself.
+    if raw.rc == 0 or (raw.rc == 1 and raw.stdout.lstrip().startswith("{")):
         objects = []
         for line in raw.stdout.splitlines():
             if line.startswith("{"):

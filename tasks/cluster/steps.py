@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +36,19 @@ def _read(facts: Facts, fact: Fact[Any]) -> Any:
         raise
 
 
-@dataclass
 class ObjectsStep(Step):
-    """Keep ``docs`` applied (server-side, our field manager), then wait for them."""
+    """Keep ``docs`` applied (server-side, our field manager), then wait for them.
 
-    id: str
-    name: str
-    tools: Tools
-    docs: Sequence[Document]
-    #: Commands run after the apply (``kubectl wait``, rollout status): what "ready" means.
-    waits: Sequence[Command] = ()
-    #: Objects whose Ready condition must be True once converged (their keys, as kdiff
-    #: names them: "ClusterIssuer/-/letsencrypt-prod").
-    must_be_ready: Sequence[str] = ()
-    diff: Fact[DiffResult] = field(init=False)
+    ``waits`` run after the apply (``kubectl wait``, rollout status): what "ready" means;
+    ``must_be_ready`` names objects (as kdiff keys them: "ClusterIssuer/-/letsencrypt-prod")
+    whose Ready condition must be True once converged.
+    """
 
-    def __post_init__(self) -> None:
-        self.diff = kube.diff_fact(self.tools, self.id, self.docs)
+    def __init__(self, id: str, name: str, tools: Tools, docs: Sequence[Document], *,
+                 waits: Sequence[Command] = (), must_be_ready: Sequence[str] = ()) -> None:
+        self.id, self.name, self.tools, self.docs = id, name, tools, list(docs)
+        self.waits, self.must_be_ready = tuple(waits), tuple(must_be_ready)
+        self.diff = kube.diff_fact(tools, id, self.docs)
 
     def facts(self) -> Sequence[Fact[Any]]:
         return [self.diff]
@@ -114,24 +109,20 @@ def _reconcile(tools: Tools, owner: str) -> Command:
                     f"{RECONCILE_ANNOTATION}={stamp}"), timeout=60)
 
 
-@dataclass
 class HelmReleaseStep(Step):
-    """Keep an upstream chart installed at its pinned version with our values."""
+    """Keep an upstream chart installed at its pinned version with our values.
 
-    id: str
-    name: str
-    tools: Tools
-    release: Release
-    #: The pulled, digest-checked chart archive (``charts.pull``); called at plan time.
-    archive: Callable[[Release], Path]
-    wait_seconds: int = 600
-    then: Sequence[Command] = ()
-    listed: Fact[dict[tuple[str, str], kube.ReleaseState]] = field(init=False)
-    values: Fact[dict[str, Any] | None] = field(init=False)
+    ``archive`` gives the pulled, digest-checked chart archive (``charts.pull``); it is
+    called when an install or upgrade is planned. ``then`` runs after the release.
+    """
 
-    def __post_init__(self) -> None:
-        self.listed = kube.releases_fact(self.tools)
-        self.values = kube.values_fact(self.tools, self.release)
+    def __init__(self, id: str, name: str, tools: Tools, release: Release, *,
+                 archive: Callable[[Release], Path], wait_seconds: int = 600,
+                 then: Sequence[Command] = ()) -> None:
+        self.id, self.name, self.tools, self.release = id, name, tools, release
+        self.archive, self.wait_seconds, self.then = archive, wait_seconds, tuple(then)
+        self.listed = kube.releases_fact(tools)
+        self.values = kube.values_fact(tools, release)
 
     def facts(self) -> Sequence[Fact[Any]]:
         return [self.listed, self.values]

@@ -332,9 +332,9 @@ def test_a_tunnel_reaches_a_port_only_the_host_listens_on(local_sshd: LocalSshd)
 
 def test_a_tunnel_to_nothing_is_one_clear_line(local_sshd: LocalSshd) -> None:
     closed = _closed_port()
-    with pytest.raises(ConnectionFailed, match=rf"the SSH tunnel to 127.0.0.1:{closed} was"
-                                               r" refused .*is TCP forwarding allowed"):
-        with local_sshd.target() as t, t.tunnel("127.0.0.1", closed) as port:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                s.settimeout(5)
-                assert s.recv(10) == b""  # the forward could not be opened: closed at once
+    refused = rf"the SSH tunnel to 127.0.0.1:{closed} was refused .*is TCP forwarding allowed"
+    with pytest.raises(ConnectionFailed, match=refused), local_sshd.target() as t, \
+            t.tunnel("127.0.0.1", closed) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.settimeout(5)
+        assert s.recv(10) == b""  # the forward could not be opened: closed at once
