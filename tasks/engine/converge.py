@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from tasks.engine.command import Command
@@ -90,6 +91,9 @@ class _Guarded:
 
     def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
         return self.run(command.as_script(), timeout=command.timeout, on_output=on_output)
+
+    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+        self.target.upload(local, remote, on_output=on_output)
 
 
 def _facts_for(steps: Sequence[Step]) -> list[Fact[Any]]:
@@ -216,6 +220,9 @@ class _Run:
         """Shell changes in one round trip per run of consecutive ones; commands one by
         one, in order."""
         activity.now("applying")
+        for item in (u for c in changes for u in c.uploads):
+            activity.now(f"uploading {item.local.name}")
+            self.via.upload(item.local, item.remote, on_output=activity.saw)
         pending: list[Change] = []
         for change in [*changes, None]:
             if change is not None and not change.commands:

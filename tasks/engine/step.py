@@ -10,10 +10,24 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tasks.engine.command import Command
 from tasks.engine.facts import Fact, Facts
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A local file copied to the target before the change's script runs.
+
+    On a host it lands (mode 0600, as the login user) at ``remote``; the script checks it
+    against ``sha256`` and moves it into place as root. ``remote`` is fixed at plan time.
+    """
+
+    local: Path
+    remote: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,7 @@ class Change:
     summary: str
     script: str = ""
     commands: tuple[Command, ...] = ()
+    uploads: tuple[Upload, ...] = ()
 
 
 class Step(ABC):

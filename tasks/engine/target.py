@@ -13,6 +13,7 @@ import getpass
 import logging
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,10 @@ class Target(Protocol):
 
     def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
         """Run one argv with its stdin (no shell on this machine); never raises on rc."""
+        ...
+
+    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+        """Copy ``local`` to ``remote`` (mode 0600); raises CommandFailed on failure."""
         ...
 
 
@@ -203,6 +208,21 @@ class LocalTarget:
         proc.stderr.close()
         return Result(out.kept.decode(errors="replace"), err.kept.decode(errors="replace"),
                       proc.returncode)
+
+    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+        self.round_trips += 1
+        try:
+            _copy_private(local, remote)
+        except OSError as exc:
+            raise CommandFailed(f"copying {local} to {remote}", 1, str(exc)) from None
+
+
+def _copy_private(local: Path, remote: str) -> None:
+    tmp = f"{remote}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out, local.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    os.replace(tmp, remote)
 
 
 def _feed(pipe: IO[bytes], data: bytes) -> None:
@@ -469,6 +489,34 @@ class SshTarget:
     def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
         """One argv as root on the host; its stdin travels inside the script (base64)."""
         return self.run(command.as_script(), timeout=command.timeout, on_output=on_output)
+
+    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+        """SFTP ``local`` to ``remote`` as the login user, mode 0600 (root's script then
+        checks and installs it). Shows progress for large files."""
+        self.open()
+        assert self._conn is not None
+        self.round_trips += 1
+        size = local.stat().st_size
+        last = [0.0]
+
+        def progress(sent: int, total: int) -> None:
+            if on_output and time.monotonic() - last[0] > 1:
+                last[0] = time.monotonic()
+                on_output(f"uploading {local.name}: {sent * 100 // max(total, 1)}%"
+                          f" of {size // (1 << 20)} MiB")
+
+        try:
+            sftp = self._conn.client.open_sftp()
+            try:
+                with sftp.open(remote + ".part", "wb") as f:
+                    f.chmod(0o600)
+                sftp.put(str(local), remote + ".part", callback=progress, confirm=True)
+                sftp.posix_rename(remote + ".part", remote)
+            finally:
+                sftp.close()
+        except (OSError, paramiko.SSHException) as exc:
+            raise CommandFailed(f"{self.name}: uploading {local.name} to {remote}", 1,
+                                str(exc) or type(exc).__name__) from None
 
     @contextmanager
     def tunnel(self, remote_host: str, remote_port: int) -> Iterator[int]:
