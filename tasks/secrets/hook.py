@@ -19,7 +19,12 @@ from tasks.secrets.store import write_atomic
 SCRIPT = ".githooks/pre-commit"
 STUB = ("#!/bin/sh\n"
         "# Installed by `inv secrets.hook`: runs the checkout's .githooks/pre-commit.\n"
-        f'exec "$(git rev-parse --show-toplevel)/{SCRIPT}" "$@"\n')
+        f'script="$(git rev-parse --show-toplevel)/{SCRIPT}"\n'
+        'if [ ! -x "$script" ]; then\n'
+        f'  echo "pre-commit: no {SCRIPT} in this checkout: secrets not checked" >&2\n'
+        "  exit 0\n"
+        "fi\n"
+        'exec "$script" "$@"\n')
 
 
 def hooks_dir(root: Path) -> Path:
@@ -31,7 +36,16 @@ def hooks_dir(root: Path) -> Path:
         raise UserError(f"git: cannot run it: {exc}") from None
     if proc.returncode != 0 or not proc.stdout.strip():
         raise UserError(f"{root}: not a git checkout (git rev-parse: exit {proc.returncode})")
-    return Path(proc.stdout.strip())
+    hooks = Path(proc.stdout.strip())
+    common = subprocess.run(["git", "rev-parse", "--path-format=absolute",
+                             "--git-common-dir"], cwd=root, capture_output=True, text=True,
+                            check=False, timeout=30).stdout.strip()
+    inside = [Path(common).resolve(), root.resolve()]
+    if not any(d == hooks.resolve() or d in hooks.resolve().parents for d in inside):
+        raise UserError(f"core.hooksPath is {hooks}, outside this repository (other"
+                        f" repositories use it too): run {SCRIPT} from your pre-commit"
+                        " hook there instead")
+    return hooks
 
 
 def install(root: Path, *, check: bool = False, force: bool = False) -> Outcome:

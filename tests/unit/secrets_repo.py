@@ -120,6 +120,7 @@ def make_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
     """The repository (each test module's ``repo`` fixture); skips without sops/age."""
     sops = real_sops()
     real_age_keygen()
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
     root, home = tmp_path / "repo", tmp_path / "home"
     (root / "secrets").mkdir(parents=True)
     home.mkdir()

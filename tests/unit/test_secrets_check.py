@@ -70,6 +70,7 @@ def git(root: Path, *args: str) -> str:
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean repository: every template encrypted, .sops.yaml from the recipients."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")  # no hooksPath etc. from outside
     root = tmp_path / "repo"
     (root / "secrets").mkdir(parents=True)
     for template in (REPO_ROOT / "secrets").glob("*.template.yaml"):
@@ -203,7 +204,13 @@ def test_hook_install_is_idempotent_and_keeps_a_foreign_hook(root: Path) -> None
     assert target.read_text() == (
         "#!/bin/sh\n"
         "# Installed by `inv secrets.hook`: runs the checkout's .githooks/pre-commit.\n"
-        'exec "$(git rev-parse --show-toplevel)/.githooks/pre-commit" "$@"\n')
+        'script="$(git rev-parse --show-toplevel)/.githooks/pre-commit"\n'
+        'if [ ! -x "$script" ]; then\n'
+        '  echo "pre-commit: no .githooks/pre-commit in this checkout: secrets not'
+        ' checked" >&2\n'
+        "  exit 0\n"
+        "fi\n"
+        'exec "$script" "$@"\n')
     assert hook.install(root).lines() == [f"ok           {target}: runs .githooks/pre-commit"]
     target.write_text("#!/bin/sh\nmy-own-checks\n")
     with pytest.raises(UserError) as err:
@@ -212,6 +219,18 @@ def test_hook_install_is_idempotent_and_keeps_a_foreign_hook(root: Path) -> None
                                " running .githooks/pre-commit to it, or pass --force to"
                                " replace it"]
     assert hook.install(root, force=True).status == "changed"
+
+
+def test_a_shared_hooks_path_is_left_alone(root: Path, tmp_path: Path) -> None:
+    install_script(root)
+    git(root, "config", "core.hooksPath", str(tmp_path / "shared-hooks"))
+    with pytest.raises(UserError) as err:
+        hook.install(root)
+    assert err.value.lines == [
+        f"core.hooksPath is {tmp_path / 'shared-hooks'}, outside this repository (other"
+        " repositories use it too): run .githooks/pre-commit from your pre-commit hook"
+        " there instead"]
+    assert not (tmp_path / "shared-hooks").exists()
 
 
 @pytest.mark.parametrize(("verdict", "committed"), [(1, False), (0, True)])
