@@ -6,6 +6,7 @@ from invoke.collection import Collection
 
 from tasks import deploy, host, inventory, lab
 from tasks.gitops import ns as gitops_ns
+from tasks.secrets_tasks import ns as secrets_ns
 from tasks.validate import validate
 
 ns = Collection()
@@ -15,3 +16,4 @@ ns.add_collection(deploy.ns)
 ns.add_collection(lab.ns)
 ns.add_task(validate)
 ns.add_collection(gitops_ns)
+ns.add_collection(secrets_ns)

@@ -256,6 +256,13 @@ class Secrets:
     age_recipients: list[str] = spec(doc="age public keys that can decrypt secrets/.",
                                      rule=rules.AGE_RECIPIENT,
                                      factory=lambda: [SPEC_AGE_RECIPIENT])
+    age_key_file: str | None = spec(
+        None, doc="The operator's age private key, which sops decrypts with (passed to it"
+        " as SOPS_AGE_KEY_FILE); inv secrets.init creates it (mode 0600) when missing."
+        " Relative paths are relative to the inventory file, ~ is expanded; never inside"
+        " this repository. Default: $SOPS_AGE_KEY_FILE, else sops' default"
+        " ~/.config/sops/age/keys.txt ($XDG_CONFIG_HOME/sops/age/keys.txt).",
+        rule=rules.FILE_PATH)
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ def build(ctx: Mapping[str, Any], bundles: Mapping[str, Bundle] | None = None,
         first = ["namespaces"]
 
     encrypted = [p for p in sops.encrypted_files(secrets_dir)
-                 if sops.stem(p) not in sops.BOOTSTRAP_ONLY]
+                 if sops.stem(p) not in sops.NOT_IN_GITOPS]
     for path in encrypted:
         text = path.read_text()
         layout.problems += sops.encryption_problems(text, f"secrets/{path.name}")

@@ -3,9 +3,9 @@
 ``.sops.yaml`` at the repository root holds the creation rules rendered from the
 inventory's age recipients (sops finds it from any directory below);
 ``secrets/*.template.yaml`` describe every Secret the stack needs with placeholders
-instead of values; ``secrets/*.sops.yaml`` (written later, by whoever fills
-a template in and runs ``sops --encrypt``) are the only files with values, and only ever
-encrypted. Nothing here runs sops: it renders, parses and checks text.
+instead of values; ``secrets/*.sops.yaml`` (written by ``inv secrets.init``, which fills
+the templates in and encrypts them: ``tasks/secrets/``) are the only files with values,
+and only ever encrypted. Nothing here runs sops: it renders, parses and checks text.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ SOPS_SUFFIX = ".sops.yaml"
 # decrypt the key it decrypts with, nor read its repository without its deploy key, so
 # these never go into the GitOps repository.
 BOOTSTRAP_ONLY = frozenset({"secret-flux"})
+# Templates of values the hosts use, not the cluster (the K3s token, which k3s.install
+# reads with tasks.secrets.store.SecretStore): never applied, never in the GitOps layout.
+HOST_ONLY = frozenset({"secret-k3s"})
+NOT_IN_GITOPS = BOOTSTRAP_ONLY | HOST_ONLY
 
 # `<generate: what>` a random or generated value; `<input: what>` a value the operator
 # supplies; `<value: text>` a non-secret value to write as is. Identical placeholders in

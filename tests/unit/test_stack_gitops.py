@@ -252,13 +252,14 @@ sops:
 def test_encrypted_secrets_are_copied_and_applied_first(tmp_path: Path) -> None:
     (tmp_path / "secret-app.sops.yaml").write_text(ENCRYPTED)
     (tmp_path / "secret-flux.sops.yaml").write_text(ENCRYPTED)  # bootstrap only
+    (tmp_path / "secret-k3s.sops.yaml").write_text(ENCRYPTED)  # the hosts' K3s token
     (tmp_path / ".sops.yaml").write_text("creation_rules: []\n")
     layout = build(secrets_dir=tmp_path)
     assert layout.problems == []
     assert layout.files[f"{ROOT}/secrets/secret-app.sops.yaml"] == ENCRYPTED
     assert objects(layout, f"{ROOT}/secrets/kustomization.yaml")[0]["resources"] == [
         "secret-app.sops.yaml"]
-    assert not any("secret-flux" in p for p in layout.files)
+    assert not any("secret-flux" in p or "secret-k3s" in p for p in layout.files)
     assert not any(d.kind == "Secret" for d in layout.documents)  # not schema-valid as is
     deps = {n: [d["name"] for d in o["spec"].get("dependsOn", [])]
             for n, o in layers(layout).items()}

@@ -64,7 +64,8 @@ def test_templates_cover_the_stack_secrets() -> None:
     assert sorted(found) == [
         ("app", "app-config"), ("app", "ghcr-pull"), ("app", "kafka-app-client"),
         ("flux-system", "flux-system"), ("flux-system", "sops-age"),
-        ("kafka", "app-client-password"), ("monitoring", "grafana-admin")]
+        ("kafka", "app-client-password"), ("kube-system", "k3s-token"),
+        ("monitoring", "grafana-admin")]
     assert sops.template_problems(list(found.values())) == []
     assert set(found["app", "app-config"].obj["stringData"]) == {
         "MONGODB_URI", "REDIS_URL", "BETTER_AUTH_SECRET", "BETTER_AUTH_URL"}
@@ -74,6 +75,8 @@ def test_templates_cover_the_stack_secrets() -> None:
     assert set(found["flux-system", "flux-system"].obj["stringData"]) == {
         "identity", "identity.pub", "known_hosts"}
     assert set(found["flux-system", "sops-age"].obj["stringData"]) == {"age.agekey"}
+    assert found["kube-system", "k3s-token"].obj["stringData"] == {
+        "token": "<generate: 32 random bytes, hex>"}
     # One Kafka password, seen from both namespaces.
     assert found["kafka", "app-client-password"].obj["stringData"] == \
         found["app", "kafka-app-client"].obj["stringData"]
