@@ -6,6 +6,8 @@ from invoke.collection import Collection
 
 from tasks import deploy, host, inventory, lab
 from tasks.gitops import ns as gitops_ns
+from tasks.ingress.collection import ns as ingress_ns
+from tasks.k3s.collection import ns as k3s_ns
 from tasks.secrets_tasks import ns as secrets_ns
 from tasks.validate import validate
 
@@ -16,4 +18,6 @@ ns.add_collection(deploy.ns)
 ns.add_collection(lab.ns)
 ns.add_task(validate)
 ns.add_collection(gitops_ns)
+ns.add_collection(k3s_ns)
+ns.add_collection(ingress_ns)
 ns.add_collection(secrets_ns)

@@ -73,7 +73,7 @@ def compare(live_dir: Path, merged_dir: Path) -> list[dict[str, Any]]:
             labels = (live.get("metadata") or {}).get("labels") or {}
             if labels.get(FLUX_NAME):
                 item["flux_owner"] = f"{labels.get(FLUX_NAMESPACE, '?')}/{labels[FLUX_NAME]}"
-            if item["state"] == "changed":
+            if item["state"] == "changed" and obj.get("kind") != "Secret":  # never its data
                 text = "".join(difflib.unified_diff(
                     yaml.safe_dump(a, sort_keys=True).splitlines(keepends=True),
                     yaml.safe_dump(b, sort_keys=True).splitlines(keepends=True),

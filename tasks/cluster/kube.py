@@ -163,12 +163,25 @@ def manifest_stream(docs: Sequence[Document]) -> bytes:
     return yaml.safe_dump_all([d.obj for d in docs], sort_keys=False).encode()
 
 
-def diff_fact(tools: Tools, component: str, docs: Sequence[Document]) -> Fact[DiffResult]:
-    """The component's objects against the cluster: one ``kubectl diff --server-side``."""
-    line = cmd(tools.kubectl, "diff", "--server-side", f"--field-manager={FIELD_MANAGER}",
-               "-f", "-")
-    return Fact(f"kubectl-diff:{component}", piped(manifest_stream(docs), line).rstrip(),
-                lambda raw: _diff(raw, f"reading {component} objects"))
+def diff_fact(tools: Tools, component: str, docs: Sequence[Document], *,
+              secret: bool = False) -> Fact[DiffResult]:
+    """The component's objects against the cluster: one ``kubectl diff --server-side``.
+
+    ``secret``: the manifests hold decrypted values, so they go on the command's stdin
+    (an exec fact), never into the text of a script.
+    """
+    argv = (tools.kubectl, "diff", "--server-side", f"--field-manager={FIELD_MANAGER}",
+            "-f", "-")
+    stream = manifest_stream(docs)
+
+    def parse(raw: Raw) -> DiffResult:
+        return _diff(raw, f"reading {component} objects")
+
+    if secret:
+        return Fact(f"kubectl-diff:{component}", "", parse,
+                    exec=Command(argv, stdin=stream, stdin_label=f"Secrets of {component}",
+                                 timeout=120))
+    return Fact(f"kubectl-diff:{component}", piped(stream, cmd(*argv)).rstrip(), parse)
 
 
 def apply(tools: Tools, docs: Sequence[Document], label: str) -> Command:

@@ -45,10 +45,11 @@ class ObjectsStep(Step):
     """
 
     def __init__(self, id: str, name: str, tools: Tools, docs: Sequence[Document], *,
-                 waits: Sequence[Command] = (), must_be_ready: Sequence[str] = ()) -> None:
+                 waits: Sequence[Command] = (), must_be_ready: Sequence[str] = (),
+                 secret: bool = False) -> None:
         self.id, self.name, self.tools, self.docs = id, name, tools, list(docs)
         self.waits, self.must_be_ready = tuple(waits), tuple(must_be_ready)
-        self.diff = kube.diff_fact(tools, id, self.docs)
+        self.diff = kube.diff_fact(tools, id, self.docs, secret=secret)
 
     def facts(self) -> Sequence[Fact[Any]]:
         return [self.diff]

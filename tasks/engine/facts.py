@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
+from tasks.engine.command import Command
+
 T = TypeVar("T")
 
 
@@ -32,11 +34,14 @@ class Fact(Generic[T]):
 
     ``key`` identifies the fact in a batch and in caches, so parameterised facts (one per
     file, say) must put the parameter in the key. ``command`` must not change anything.
+    A fact whose input is secret (a decrypted Secret to compare) is an ``exec`` command
+    instead (argv + stdin, run on its own, never part of a script text).
     """
 
     key: str
     command: str
     parse: Callable[[Raw], T] = field(repr=False)
+    exec: Command | None = field(default=None, repr=False)
 
 
 class FactError(Exception):
@@ -92,6 +97,7 @@ def batch_script(facts: Iterable[Fact[Any]], token: str | None = None) -> tuple[
     that fails says why.
     """
     token = token or secrets.token_hex(8)
+    facts = [f for f in facts if f.exec is None]
     lines = ['__e=$(mktemp 2>/dev/null) || __e=/dev/null',
              'trap \'[ "$__e" = /dev/null ] || rm -f "$__e"\' EXIT']
     for fact in facts:

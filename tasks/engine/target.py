@@ -30,7 +30,7 @@ from fabric import Config, Connection
 
 from tasks.engine.command import Command
 from tasks.engine.errors import CommandFailed, ConnectionFailed, UserError
-from tasks.engine.facts import Fact, Facts, batch_script, split_output
+from tasks.engine.facts import STDERR_CAP, Fact, Facts, Raw, batch_script, split_output
 from tasks.engine.shell import PROGRESS, cmd
 from tasks.engine.tunnel import forward
 
@@ -100,17 +100,22 @@ class Target(Protocol):
 
 
 def gather(target: Target, facts: Iterable[Fact[Any]]) -> Facts:
-    """Read many facts in one round trip."""
+    """Read many facts in one round trip (plus one per ``exec`` fact)."""
     wanted = {f.key: f for f in facts}
-    if not wanted:
-        return Facts({})
-    text, token = batch_script(wanted.values())
-    result = target.run(text)
-    raw = split_output(result.stdout, token)
-    missing = sorted(set(wanted) - set(raw))
-    if missing:
-        raise CommandFailed(f"{target.name}: reading facts {', '.join(missing)}", result.rc,
-                            result.stderr)
+    batched = [f for f in wanted.values() if f.exec is None]
+    raw: dict[str, Raw] = {}
+    if batched:
+        text, token = batch_script(batched)
+        result = target.run(text)
+        raw = split_output(result.stdout, token)
+        missing = sorted({f.key for f in batched} - set(raw))
+        if missing:
+            raise CommandFailed(f"{target.name}: reading facts {', '.join(missing)}",
+                                result.rc, result.stderr)
+    for fact in wanted.values():
+        if fact.exec is not None:
+            done = target.exec(fact.exec)
+            raw[fact.key] = Raw(done.stdout, done.rc, done.stderr[-STDERR_CAP:])
     return Facts(raw)
 
 

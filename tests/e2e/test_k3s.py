@@ -102,7 +102,7 @@ def test_1_install_from_the_airgap_path(vm: LabVm, tmp_path: Path) -> None:
                      "755 root /usr/local/bin/k3s"]
     assert sudo(vm, "cat /etc/rancher/k3s/cluster-token") == TOKEN
     config_text = sudo(vm, "cat /etc/rancher/k3s/config.yaml")
-    assert "token-file: /etc/rancher/k3s/cluster-token" in config_text
+    assert 'token-file: "/etc/rancher/k3s/cluster-token"' in config_text
     assert sudo(vm, "systemctl is-active k3s").strip() == "active"
     assert sudo(vm, "systemctl is-enabled k3s").strip() == "enabled"
     assert "ExecStart=/usr/local/bin/k3s server" in sudo(vm, "cat /etc/systemd/system/k3s.service")

@@ -15,6 +15,9 @@ from tasks.engine.step import Step
 from tasks.stack.render import Document, Release
 
 NS = Document("t", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "probe"}})
+SECRET = Document("t", {"apiVersion": "v1", "kind": "Secret",
+                         "metadata": {"name": "probe", "namespace": "probe"},
+                         "stringData": {"password": "not-a-real-secret"}})
 RELEASE = Release("probe", "probe", "repo", "https://example.invalid", "probe", "1.0.0",
                   "helm-values/probe.yaml", {"a": 1})
 
@@ -26,6 +29,7 @@ def all_steps(tools: Tools) -> list[Step]:
              kube.rollout_status(tools, "deployment", "probe", "probe", 5))
     return [
         ObjectsStep("probe", "probe objects", tools, [NS], waits=waits),
+        ObjectsStep("probe-secret", "probe Secret", tools, [SECRET], secret=True),
         HelmReleaseStep("probe-release", "probe release", tools, RELEASE,
                         archive=lambda r: Path("/nonexistent/probe-1.0.0.tgz"),
                         then=(kube.wait(tools, "deployment", "probe", "probe", "Available", 5),)),
