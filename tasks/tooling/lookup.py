@@ -122,5 +122,5 @@ def tool_path(name: str, version: str | None = None, *, tools_dir: Path | None =
     got, said = probe(tool, found)
     if got == want:
         return found
-    what = f"version {got}" if got else said
-    raise UserError(f"{pinned} is not installed: {fix} ({name} on PATH, {found}, is {what})")
+    what = f"is version {got}" if got else said
+    raise UserError(f"{pinned} is not installed: {fix} ({name} on PATH, {found}, {what})")
