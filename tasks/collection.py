@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from tasks import deploy, host, inventory, lab, tools
+from tasks import charts, deploy, host, inventory, lab, tools
 from tasks.gitops import ns as gitops_ns
 from tasks.validate import validate
 
@@ -16,3 +16,4 @@ ns.add_collection(lab.ns)
 ns.add_task(validate)
 ns.add_collection(gitops_ns)
 ns.add_collection(tools.ns)
+ns.add_collection(charts.ns)
