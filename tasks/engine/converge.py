@@ -17,8 +17,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+from tasks.engine.command import Command
 from tasks.engine.errors import CommandFailed, UserError
 from tasks.engine.facts import Fact, FactError, Facts
 from tasks.engine.report import Activity, Reporter, Status, StepOutcome, Summary
@@ -86,6 +88,12 @@ class _Guarded:
         if when is not None:
             raise RolledBack(when)
         return result
+
+    def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
+        return self.run(command.as_script(), timeout=command.timeout, on_output=on_output)
+
+    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+        self.target.upload(local, remote, on_output=on_output)
 
 
 def _facts_for(steps: Sequence[Step]) -> list[Fact[Any]]:
@@ -209,9 +217,29 @@ class _Run:
         return facts
 
     def _apply(self, step: Step, changes: list[Change], activity: Activity) -> None:
+        """Shell changes in one round trip per run of consecutive ones; commands one by
+        one, in order."""
         activity.now("applying")
-        body = script(progress(c.summary) + c.script for c in changes)
-        result = self.via.run(body, on_output=activity.saw)
-        if not result.ok:
-            raise CommandFailed(f"{step.name}: applying", result.rc,
-                                result.stderr or result.stdout)
+        for item in (u for c in changes for u in c.uploads):
+            activity.now(f"uploading {item.local.name}")
+            self.via.upload(item.local, item.remote, on_output=activity.saw)
+        pending: list[Change] = []
+        for change in [*changes, None]:
+            if change is not None and not change.commands:
+                pending.append(change)
+                continue
+            if pending:
+                body = script(progress(c.summary) + c.script for c in pending)
+                result = self.via.run(body, on_output=activity.saw)
+                if not result.ok:
+                    raise CommandFailed(f"{step.name}: applying", result.rc,
+                                        result.stderr or result.stdout)
+                pending = []
+            if change is None:
+                break
+            for command in change.commands:
+                activity.now(change.summary)
+                result = self.via.exec(command, on_output=activity.saw)
+                if result.rc not in command.ok_codes:
+                    raise CommandFailed(f"{step.name}: {change.summary}", result.rc,
+                                        result.stderr or result.stdout)

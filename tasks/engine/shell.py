@@ -43,6 +43,14 @@ def heredoc(content: str | bytes) -> str:
     return f"<<'{tag}'\n{encoded}{tag}\n"
 
 
+def piped(content: str | bytes, line: str) -> str:
+    """Script text that feeds ``content`` byte-exactly to the command ``line`` on stdin."""
+    data = content.encode() if isinstance(content, str) else content
+    encoded = base64.encodebytes(data).decode() if data else ""
+    tag = "STACK_EOF_" + secrets.token_hex(6)
+    return f"base64 -d <<'{tag}' | {line}\n{encoded}{tag}\n"
+
+
 def write_file(path: str, content: str | bytes, *, mode: str = "0644", owner: str = "root",
                group: str = "root") -> str:
     """Script that atomically replaces ``path`` with ``content`` (temp file + rename)."""

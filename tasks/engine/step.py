@@ -10,17 +10,39 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from tasks.engine.command import Command
 from tasks.engine.facts import Fact, Facts
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A local file copied to the target before the change's script runs.
+
+    On a host it lands (mode 0600, as the login user) at ``remote``; the script checks it
+    against ``sha256`` and moves it into place as root. ``remote`` is fixed at plan time.
+    """
+
+    local: Path
+    remote: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Change:
-    """One thing a step will do: a one-line summary and the shell that does it."""
+    """One thing a step will do: a one-line summary and what does it.
+
+    On a host that is shell text (``script``), run as root in one round trip with the
+    step's other changes; on this machine (kubectl, helm) it is a list of
+    :class:`Command` (argv + stdin), run one by one without a shell.
+    """
 
     summary: str
-    script: str
+    script: str = ""
+    commands: tuple[Command, ...] = ()
+    uploads: tuple[Upload, ...] = ()
 
 
 class Step(ABC):

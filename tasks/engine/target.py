@@ -8,25 +8,31 @@ secrets embedded in a script are never visible in ``ps`` or logs.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import paramiko
 from fabric import Config, Connection
 
+from tasks.engine.command import Command
 from tasks.engine.errors import CommandFailed, ConnectionFailed, UserError
 from tasks.engine.facts import Fact, Facts, batch_script, split_output
 from tasks.engine.shell import PROGRESS, cmd
+from tasks.engine.tunnel import forward
 
 # paramiko logs transport failures with tracebacks from its own thread; we report them
 # as one line instead (see SshTarget._connect), so keep its log quiet.
@@ -82,6 +88,14 @@ class Target(Protocol):
         ``on_output`` receives each line of output as it arrives (progress lines without
         their marker), for a live progress display.
         """
+        ...
+
+    def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
+        """Run one argv with its stdin (no shell on this machine); never raises on rc."""
+        ...
+
+    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+        """Copy ``local`` to ``remote`` (mode 0600); raises CommandFailed on failure."""
         ...
 
 
@@ -154,36 +168,70 @@ class LocalTarget:
 
     def run(self, script: str, *, timeout: float | None = None,
             on_output: OnOutput | None = None) -> Result:
-        self.round_trips += 1
         with tempfile.NamedTemporaryFile("w", prefix="stack-", suffix=".sh") as f:
             f.write(script)
             f.flush()
-            proc = subprocess.Popen(["sh", f.name], stdin=subprocess.DEVNULL,
+            return self.exec(Command(("sh", f.name), timeout=timeout), on_output=on_output)
+
+    def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
+        self.round_trips += 1
+        try:
+            proc = subprocess.Popen(list(command.argv), stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=child_environment(self.env))
-            out, err = _Lines(on_output, stderr=False), _Lines(on_output, stderr=True)
-            assert proc.stdout is not None and proc.stderr is not None
-            streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
-            deadline = time.monotonic() + timeout if timeout else None
-            while streams:
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                ready, _, _ = select.select(list(streams), [], [], wait)
-                if not ready:
-                    proc.kill()
-                    proc.wait()
-                    return Result(out.kept.decode(errors="replace"),
-                                  f"timed out after {timeout:.0f}s", 124)
-                for fd in ready:
-                    data = os.read(fd, 65536)
-                    if data:
-                        streams[fd].feed(data)
-                    else:
-                        streams.pop(fd).close()
-            proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
+        except OSError as exc:
+            return Result("", f"cannot run {command.argv[0]}: {exc.strerror or exc}", 127)
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, command.stdin), daemon=True)
+        feeder.start()
+        out, err = _Lines(on_output, stderr=False), _Lines(on_output, stderr=True)
+        streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+        timeout = command.timeout
+        deadline = time.monotonic() + timeout if timeout else None
+        while streams:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select(list(streams), [], [], wait)
+            if not ready:
+                proc.kill()
+                proc.wait()
+                return Result(out.kept.decode(errors="replace"),
+                              f"timed out after {timeout:.0f}s", 124)
+            for fd in ready:
+                data = os.read(fd, 65536)
+                if data:
+                    streams[fd].feed(data)
+                else:
+                    streams.pop(fd).close()
+        proc.wait()
+        feeder.join()
+        proc.stdout.close()
+        proc.stderr.close()
         return Result(out.kept.decode(errors="replace"), err.kept.decode(errors="replace"),
                       proc.returncode)
+
+    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+        self.round_trips += 1
+        try:
+            _copy_private(local, remote)
+        except OSError as exc:
+            raise CommandFailed(f"copying {local} to {remote}", 1, str(exc)) from None
+
+
+def _copy_private(local: Path, remote: str) -> None:
+    tmp = f"{remote}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out, local.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    os.replace(tmp, remote)
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    """Write ``data`` to a child's stdin, then close it (a child that exits early is fine)."""
+    with contextlib.suppress(BrokenPipeError, OSError):
+        if data:
+            pipe.write(data)
+    with contextlib.suppress(BrokenPipeError, OSError):
+        pipe.close()
 
 
 # SSH -----------------------------------------------------------------------------------
@@ -437,6 +485,49 @@ class SshTarget:
         if self._sudo_password is not None:
             stdin += (self._sudo_password + "\n").encode()
         return self._exec(command, stdin, timeout or self.settings.command_timeout, on_output)
+
+    def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
+        """One argv as root on the host; its stdin travels inside the script (base64)."""
+        return self.run(command.as_script(), timeout=command.timeout, on_output=on_output)
+
+    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+        """SFTP ``local`` to ``remote`` as the login user, mode 0600 (root's script then
+        checks and installs it). Shows progress for large files."""
+        self.open()
+        assert self._conn is not None
+        self.round_trips += 1
+        size = local.stat().st_size
+        last = [0.0]
+
+        def progress(sent: int, total: int) -> None:
+            if on_output and time.monotonic() - last[0] > 1:
+                last[0] = time.monotonic()
+                on_output(f"uploading {local.name}: {sent * 100 // max(total, 1)}%"
+                          f" of {size // (1 << 20)} MiB")
+
+        try:
+            sftp = self._conn.client.open_sftp()
+            try:
+                with sftp.open(remote + ".part", "wb") as f:
+                    f.chmod(0o600)
+                sftp.put(str(local), remote + ".part", callback=progress, confirm=True)
+                sftp.posix_rename(remote + ".part", remote)
+            finally:
+                sftp.close()
+        except (OSError, paramiko.SSHException) as exc:
+            raise CommandFailed(f"{self.name}: uploading {local.name} to {remote}", 1,
+                                str(exc) or type(exc).__name__) from None
+
+    @contextmanager
+    def tunnel(self, remote_host: str, remote_port: int) -> Iterator[int]:
+        """A local port on 127.0.0.1 reaching ``remote_host:remote_port`` from the host."""
+        self.open()
+        assert self._conn is not None
+        transport = self._conn.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectionFailed(f"{self.name}: SSH connection lost")
+        with forward(transport, remote_host, remote_port, name=self.name) as port:
+            yield port
 
     def reconnect(self, port: int | None = None) -> SshTarget:
         """A new, unopened target for the same host, on ``port`` (default: the port of this

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 
 from tasks.cli import Session
-from tasks.engine.converge import converge
 from tasks.engine.report import Status
 from tasks.engine.step import Step
 from tasks.engine.target import SshTarget
@@ -22,6 +21,7 @@ from tasks.harden.preflight import Preflight
 from tasks.harden.sshd import Sshd, SshdKeys
 from tasks.harden.sysctl import Sysctl
 from tasks.harden.updates import UpdatePolicy, Updates
+from tasks.layer import HostLayer, run_host_layer
 from tasks.model.model import Host, Inventory
 
 
@@ -77,55 +77,44 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
     ]
 
 
-def run(session: Session) -> None:
-    """Converge every selected host; stops at the first host that fails."""
-    for host in session.hosts():
-        if not harden_host(session, host):
-            break
+def _steps(session: Session, host: Host, target: SshTarget) -> list[Step]:
+    return steps(session.inventory.data, host, target.client_address, target.server_port)
 
 
-def harden_host(session: Session, host: Host) -> bool:
-    """One host: a pass on the port we reach it on; when that pass moved sshd to the
-    inventory's port, a second pass over a connection on the new port closes the old."""
-    wanted = session.inventory.data.host.ssh.port
-    target = session.target(host)
-    try:
-        target.open()
-        if target.port_note:
-            session.reporter.note(host.name, target.port_note + " (hosts[].port or"
-                                  " host.ssh.port may need updating)")
-        ok = _converge_pass(session, host, target)
-        live = target.server_port
-        if ok and not session.check and live and live != wanted:
-            session.reporter.note(host.name, f"sshd now listens on port {wanted}: reconnecting"
-                                  f" there to close port {live}")
-            session.summary.add_round_trips(host.name, target.round_trips)
-            moved = target.reconnect(host.connect_port(wanted))
-            target.close()
-            target = moved
-            target.open()
-            ok = _converge_pass(session, host, target)
-        return ok
-    finally:
-        # Every round trip of this host, connecting (address, sudo probe) included.
-        session.summary.add_round_trips(host.name, target.round_trips)
-        target.close()
-
-
-def _converge_pass(session: Session, host: Host, target: SshTarget) -> bool:
+def _guard(session: Session, host: Host, target: SshTarget) -> DeadmanSwitch:
     inv = session.inventory.data
-    wanted = inv.host.ssh.port
-    live = target.server_port
+    wanted, live = inv.host.ssh.port, target.server_port
     # The confirming login goes where sshd must answer afterwards: the port we came in on
     # when it stays, else (moving) the connect port of the new one.
     confirm = target.settings.port if not live or live == wanted else host.connect_port(wanted)
-    plan = steps(inv, host, target.client_address, live)
-    guard = DeadmanSwitch(target, inv.host.deadman_seconds, confirm_port=confirm)
-    ok = converge(target, plan, check=session.check, reporter=session.reporter,
-                  summary=session.summary, guard=guard)
-    if ok and session.summary.status_of(host.name, SshdKeys.id) is Status.CHANGED:
+    return DeadmanSwitch(target, inv.host.deadman_seconds, confirm_port=confirm)
+
+
+def _refresh_known_hosts(session: Session, host: Host, target: SshTarget) -> None:
+    """A rotated host key replaces its lines in the project known_hosts."""
+    if session.summary.status_of(host.name, SshdKeys.id) is Status.CHANGED:
         ports = [target.settings.port, *target.settings.fallback_ports]
         for kind in known_hosts.refresh(target, session.inventory.known_hosts, ports):
             session.reporter.note(host.name, f"updated {kind} key in"
                                   f" {session.inventory.known_hosts.name}")
-    return ok
+
+
+def _close_old_port(session: Session, host: Host, target: SshTarget) -> SshTarget | None:
+    """When this pass moved sshd to the inventory's port: a target on the new port, for a
+    second pass that closes the old one."""
+    wanted, live = session.inventory.data.host.ssh.port, target.server_port
+    if session.check or not live or live == wanted:
+        return None
+    session.reporter.note(host.name, f"sshd now listens on port {wanted}: reconnecting there"
+                          f" to close port {live}")
+    return target.reconnect(host.connect_port(wanted))
+
+
+LAYER = HostLayer("host.harden", _steps, guard=_guard,
+                  after=(_refresh_known_hosts, _close_old_port),
+                  hosts=lambda session: session.hosts())
+
+
+def run(session: Session) -> bool:
+    """Converge every selected host; stops at the first host that fails."""
+    return run_host_layer(session, LAYER)

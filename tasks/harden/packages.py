@@ -39,8 +39,9 @@ class Packages(Step):
     id = "packages"
     name = "packages"
 
-    def __init__(self, extra: Sequence[str] = ()) -> None:
-        self.packages = tuple(dict.fromkeys([*BASE_PACKAGES, *extra]))
+    def __init__(self, extra: Sequence[str] = (), *, base: Sequence[str] = BASE_PACKAGES
+                 ) -> None:
+        self.packages = tuple(dict.fromkeys([*base, *extra]))
         self.fact = installed_fact(self.packages)
 
     def facts(self) -> Sequence[Fact[Any]]:

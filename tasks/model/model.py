@@ -146,6 +146,19 @@ class Versions:
 
 
 @dataclass(frozen=True)
+class Airgap:
+    binary: str = spec(doc="Local path of the k3s binary of versions.k3s (from the"
+                       " release's assets).", rule=rules.FILE_PATH)
+    binary_sha256: str = spec(doc="Its sha256, from the release's sha256sum-<arch>.txt.",
+                              rule=rules.SHA256)
+    arch: Literal["amd64", "arm64"] = spec("amd64", doc="Architecture of the hosts.")
+    images: str | None = spec(None, doc="Local path of k3s-airgap-images-<arch>.tar.zst"
+                              " (optional: without it, images are pulled).",
+                              rule=rules.FILE_PATH)
+    images_sha256: str | None = spec(None, doc="Its sha256.", rule=rules.SHA256)
+
+
+@dataclass(frozen=True)
 class K3s:
     pod_cidr: str = spec("10.42.0.0/16", doc="Pod network (private: the firewall allows"
                          " everything from it).", rule=rules.CLUSTER_CIDR)
@@ -160,6 +173,21 @@ class K3s:
                                       rule=rules.NODE_PORT)
     traefik_https_nodeport: int = spec(31931, doc="Traefik HTTPS NodePort.",
                                        rule=rules.NODE_PORT)
+    cluster_name: str = spec("vps", doc="The cluster's name: the operator's kubeconfig"
+                             " context (and file ~/.kube/<cluster_name>.yaml).",
+                             rule=rules.DNS_LABEL)
+    api_access: Literal["tunnel", "direct"] = spec(
+        "tunnel", doc="How kubectl and helm reach the API: through an SSH tunnel to the first"
+        " server's 127.0.0.1:6443 (6443 never needs to be reachable), or directly at"
+        " https://<address>:6443 (open to operators only).")
+    kubeconfig: str | None = spec(
+        None, doc="Where k3s.install writes the operator's kubeconfig (mode 0600; never"
+        " ~/.kube/config). Default: ~/.kube/<cluster_name>.yaml.", rule=rules.FILE_PATH)
+    airgap: Airgap | None = spec(
+        None, doc="Install K3s from local files uploaded over SFTP instead of downloading"
+        " it on the hosts from GitHub (each file checked against its sha256).")
+    ready_seconds: int = spec(300, doc="How long k3s.install waits for a node to be Ready"
+                              " after (re)starting K3s.", rule=rules.int_range(30, 3600))
 
 
 @dataclass(frozen=True)

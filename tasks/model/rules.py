@@ -88,6 +88,7 @@ GIT_URL = pattern("a git URL (ssh://git@host/owner/repo or https://host/owner/re
                   r"(ssh|https)://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?"
                   r"(/[A-Za-z0-9._~+-]+)+/?", 512)
 # Absolute, no empty, "." or ".." segment, not "/" itself.
+SHA256 = pattern("a sha256 digest (64 lowercase hex digits)", r"[a-f0-9]{64}")
 DATA_DIR = pattern("an absolute path of letters, digits, '.', '_', '-' and '/' (no '..',"
                    " not /)", r"(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)+/?", 255)
 _REF = r"[A-Za-z0-9_][A-Za-z0-9._+@-]*"

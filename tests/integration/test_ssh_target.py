@@ -289,3 +289,52 @@ def test_trusting_a_new_key_in_plan_mode_writes_nothing(local_sshd: LocalSshd,
     with SshTarget("h", s) as t:
         assert t.run("true").ok
     assert not known.exists()
+
+
+def test_a_command_runs_on_the_host_with_its_stdin(local_sshd: LocalSshd) -> None:
+    from tasks.engine.command import Command
+
+    payload = b"line one\n$(id) `id` 'q'\n\x00binary\xff"
+    with local_sshd.target(USER_PW) as t:
+        r = t.exec(Command(("sh", "-c", "id -u; md5sum"), stdin=payload))
+    import hashlib
+    assert r.stdout.split()[:2] == ["0", hashlib.md5(payload).hexdigest()]
+
+
+def test_a_tunnel_reaches_a_port_only_the_host_listens_on(local_sshd: LocalSshd) -> None:
+    """What kubectl does through the tunnel to 127.0.0.1:6443 on the server."""
+    import http.server
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"gitVersion": "v1.33.3+k3s1"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        with local_sshd.target(USER_NOPW) as t, t.tunnel("127.0.0.1",
+                                                          api.server_address[1]) as port:
+            import urllib.request
+            for _ in range(3):  # several connections through one tunnel
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/version",
+                                            timeout=10) as reply:
+                    assert reply.read() == b'{"gitVersion": "v1.33.3+k3s1"}'
+    finally:
+        api.shutdown()
+
+
+def test_a_tunnel_to_nothing_is_one_clear_line(local_sshd: LocalSshd) -> None:
+    closed = _closed_port()
+    refused = rf"the SSH tunnel to 127.0.0.1:{closed} was refused .*is TCP forwarding allowed"
+    with pytest.raises(ConnectionFailed, match=refused), local_sshd.target() as t, \
+            t.tunnel("127.0.0.1", closed) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.settimeout(5)
+        assert s.recv(10) == b""  # the forward could not be opened: closed at once

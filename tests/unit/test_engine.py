@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tasks.engine.command import Command
 from tasks.engine.converge import converge
 from tasks.engine.errors import UserError
 from tasks.engine.facts import Fact, FactError, Facts, batch_script, file_fact, split_output
@@ -316,3 +317,65 @@ def test_host_output_is_shown_escaped() -> None:
     activity = Activity("vps1", "packages")
     activity.saw("Setting up \x1b[31mufw\x1b[0m\x07 now")
     assert activity.doing == "Setting up \\x1b[31mufw\\x1b[0m\\x07 now"
+
+
+# Commands: argv + stdin, no shell -----------------------------------------------------
+
+def test_command_runs_without_a_shell_and_feeds_stdin() -> None:
+    hostile = "a b; $(id) `id` 'q'"
+    r = LocalTarget().exec(Command(("printf", "%s|", hostile)))
+    assert (r.rc, r.stdout) == (0, f"{hostile}|")
+    big = b"x" * 300_000 + b"\nend\n"  # larger than a pipe buffer: fed while read
+    r = LocalTarget().exec(Command(("tail", "-c", "4"), stdin=big))
+    assert r.stdout == "end\n"
+
+
+def test_command_timeout_and_missing_binary() -> None:
+    r = LocalTarget().exec(Command(("sleep", "5"), timeout=0.5))
+    assert (r.rc, r.stderr) == (124, "timed out after 0s")
+    r = LocalTarget().exec(Command(("/nonexistent/kubectl", "version")))
+    assert r.rc == 127 and r.stderr.startswith("cannot run /nonexistent/kubectl:")
+
+
+def test_command_shown_never_includes_stdin() -> None:
+    c = Command(("kubectl", "apply", "--server-side", "-f", "-"), stdin=b"password: hunter2",
+                stdin_label="Secret grafana-admin")
+    assert c.shown() == "kubectl apply --server-side -f - <Secret grafana-admin"
+    assert "hunter2" not in c.shown()
+
+
+class CommandStep(Step):
+    """Keeps a file at the wanted content through an argv command (tee), like kubectl."""
+
+    id = name = "command step"
+
+    def __init__(self, path: Path, content: str, ok_codes: tuple[int, ...] = (0,)) -> None:
+        self.path, self.content, self.ok_codes = path, content, ok_codes
+        self.fact = file_fact(str(path))
+
+    def facts(self) -> Sequence[Fact[Any]]:
+        return [self.fact]
+
+    def plan(self, facts: Facts) -> list[Change]:
+        if facts[self.fact] == self.content:
+            return []
+        return [Change("write it", commands=(
+            Command(("tee", str(self.path)), stdin=self.content.encode(),
+                    ok_codes=self.ok_codes),))]
+
+
+def test_converge_applies_command_changes_and_is_idempotent(tmp_path: Path) -> None:
+    target = LocalTarget()
+    summary, _ = run([CommandStep(tmp_path / "f", "from stdin\n")], target=target)
+    assert [o.status for o in summary.outcomes] == [Status.CHANGED]
+    assert (tmp_path / "f").read_text() == "from stdin\n"
+    assert target.round_trips == 3  # facts, the command, facts again
+    again, _ = run([CommandStep(tmp_path / "f", "from stdin\n")])
+    assert [o.status for o in again.outcomes] == [Status.OK]
+
+
+def test_a_failing_command_fails_the_step_with_its_error(tmp_path: Path) -> None:
+    step = CommandStep(tmp_path / "missing-dir" / "f", "x")
+    summary, text = run([step])
+    assert summary.failed
+    assert "command step: write it: exit 1: tee:" in text

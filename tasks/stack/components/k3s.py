@@ -20,6 +20,9 @@ HOST_TEMPLATES = MANIFESTS / "k3s" / "host"
 CONFIG = "/etc/rancher/k3s/config.yaml"
 PSA = "/etc/rancher/k3s/psa.yaml"
 AUDIT_POLICY = "/etc/rancher/k3s/audit-policy.yaml"
+# k3s.install writes the token there (0600); the path is no secret.
+TOKEN_FILE = "/etc/rancher/k3s/cluster-token"  # noqa: S105
+API_PORT = 6443
 
 # (install path, template): all mode 0600, root-only like K3s's own files. The kernel
 # settings protect-kernel-defaults needs are host.harden's (tasks/harden/sysctl.py).
@@ -35,24 +38,52 @@ def audit_log(ctx: Mapping[str, Any]) -> str:
     return f"{ctx['k3s']['data_dir'].rstrip('/')}/server/logs/audit.log"
 
 
-def host_context(ctx: Mapping[str, Any], node_name: str) -> dict[str, Any]:
+def host_context(ctx: Mapping[str, Any], node_name: str,
+                 join: str | None = None) -> dict[str, Any]:
     """The template context plus what only the host files use."""
     return {
         **ctx,
         "node": {"name": node_name},
-        "files": {"psa": PSA, "audit_policy": AUDIT_POLICY, "audit_log": audit_log(ctx)},
+        "join": {"server": join or ""},
+        "files": {"psa": PSA, "audit_policy": AUDIT_POLICY, "audit_log": audit_log(ctx),
+                  "token": TOKEN_FILE},
     }
 
 
-def server_files(ctx: Mapping[str, Any], node_name: str) -> list[HostFile]:
-    """The files for one K3s server named ``node_name`` (its ``node-name``)."""
+def join_url(address: str) -> str:
+    """The API of the first server as the other nodes reach it."""
+    host = f"[{address}]" if ":" in address else address
+    return f"https://{host}:{API_PORT}"
+
+
+def server_files(ctx: Mapping[str, Any], node_name: str, *, cluster_init: bool = False,
+                 join: str | None = None) -> list[HostFile]:
+    """The files for one K3s server named ``node_name`` (its ``node-name``).
+
+    One server keeps the embedded SQLite datastore (spec §2). With several, the first
+    starts embedded etcd (``cluster-init``) and the others ``join`` it.
+    """
     hctx = host_context(ctx, node_name)
     out = []
     for path, template in FILES:
         source = HOST_TEMPLATES / template
-        out.append(HostFile(path=path, content=render_text(source, hctx),
+        content = render_text(source, hctx)
+        if path == CONFIG and cluster_init:
+            content += "# Several servers: embedded etcd, started on this first server.\n" \
+                       "cluster-init: true\n"
+        if path == CONFIG and join:
+            content += f"# Joins the cluster of the first server.\nserver: {join}\n"
+        out.append(HostFile(path=path, content=content,
                             source=f"manifests/k3s/host/{template}", mode="0600"))
     return out
+
+
+def agent_files(ctx: Mapping[str, Any], node_name: str, join: str) -> list[HostFile]:
+    """The config of one K3s agent, joining the first server at ``join``."""
+    source = HOST_TEMPLATES / "agent-config.yaml"
+    return [HostFile(path=CONFIG, content=render_text(source, host_context(ctx, node_name,
+                                                                            join)),
+                     source="manifests/k3s/host/agent-config.yaml", mode="0600")]
 
 
 def render(ctx: Mapping[str, Any]) -> Bundle:

@@ -36,7 +36,7 @@ KNOWN_CONFIG_KEYS = {
     "disable", "node-ip", "node-external-ip", "node-label", "node-taint",
     "cluster-dns", "cluster-domain", "flannel-backend", "default-local-storage-path",
     "https-listen-port", "advertise-address", "bind-address", "token-file", "selinux",
-    "embedded-registry", "write-kubeconfig",
+    "embedded-registry", "write-kubeconfig", "cluster-init", "server",
 }
 # Metrics endpoints listen on every address so Prometheus reaches them from the pod
 # network; UFW closes their ports (10249, 10257, 10259) to the outside.

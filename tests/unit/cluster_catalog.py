@@ -1,0 +1,54 @@
+"""Every cluster step the layers build, with facts that make each plan every command it
+can: for the real-CLI check (test_real_cli_argv.py) and the stand-in runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tasks.cluster.kube import Tools
+from tasks.cluster.steps import HelmReleaseStep, ObjectsStep
+from tasks.engine.command import Command
+from tasks.engine.facts import Facts, Raw
+from tasks.engine.step import Step
+from tasks.stack.render import Document, Release
+
+NS = Document("t", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "probe"}})
+RELEASE = Release("probe", "probe", "repo", "https://example.invalid", "probe", "1.0.0",
+                  "helm-values/probe.yaml", {"a": 1})
+
+
+def all_steps(tools: Tools) -> list[Step]:
+    from tasks.cluster import kube
+
+    waits = (kube.wait(tools, "namespace", "probe", None, "Ready", 5),
+             kube.rollout_status(tools, "deployment", "probe", "probe", 5))
+    return [
+        ObjectsStep("probe", "probe objects", tools, [NS], waits=waits),
+        HelmReleaseStep("probe-release", "probe release", tools, RELEASE,
+                        archive=lambda r: Path("/nonexistent/probe-1.0.0.tgz"),
+                        then=(kube.wait(tools, "deployment", "probe", "probe", "Available", 5),)),
+    ]
+
+
+def _changed_raw(step: Step) -> dict[str, Raw]:
+    """Facts under which ``step`` plans every kind of change it has."""
+    out: dict[str, Raw] = {}
+    for fact in step.facts():
+        if fact.key.startswith("kubectl-diff:"):
+            items: list[dict[str, Any]] = [
+                {"key": "Namespace/-/probe", "state": "changed"},
+                {"key": "Namespace/-/owned", "state": "changed",
+                 "flux_owner": "flux-system/apps"}]
+            out[fact.key] = Raw("".join(json.dumps(i) + "\n" for i in items), 1)
+        elif fact.key == "helm-list":
+            out[fact.key] = Raw("[]", 0)
+        else:
+            out[fact.key] = Raw("", 1, "Error: release: not found")
+    return out
+
+
+def planned_commands(step: Any) -> list[Command]:
+    changes = step.plan(Facts(_changed_raw(step)))
+    return [c for change in changes for c in change.commands]
