@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,25 +30,23 @@ from tasks.engine.facts import Fact, Raw
 from tasks.engine.shell import cmd, piped
 from tasks.repo import REPO_ROOT
 from tasks.stack.render import Document, Release
+from tasks.tooling import tool_path
 
 FIELD_MANAGER = "k3s-vps-platform"
-CACHE_BIN = REPO_ROOT / ".cache" / "bin"
 DIFF_PROGRAM = Path(__file__).with_name("kdiff.py")
 FLUX_OWNER_LABELS = ("kustomize.toolkit.fluxcd.io/namespace", "kustomize.toolkit.fluxcd.io/name")
 
 
 def _find(name: str, env: str) -> str:
+    """``$<env>`` when set (used as it is), else the pinned tool through
+    :func:`tasks.tooling.tool_path` (project tools folder, then PATH, at its version)."""
     explicit = os.environ.get(env)
     if explicit:
         return explicit
-    found = shutil.which(name)
-    if found:
-        return found
-    cached = CACHE_BIN / name
-    if cached.is_file():
-        return str(cached)
-    raise UserError(f"{name} not found: run inv tools.install (or put {name} on PATH,"
-                    f" or set {env})")
+    try:
+        return str(tool_path(name))
+    except UserError as exc:
+        raise UserError(f"{exc}, or set {env} to the {name} to use") from None
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def traefik_waits(tools: Tools, http: int, https: int) -> list[Command]:
 
 
 def default_archive(release: Release) -> Path:
-    from tasks.charts import chart_archive
+    from tasks.stack.charts import chart_archive
 
     return chart_archive(release)
 

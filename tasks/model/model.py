@@ -138,6 +138,11 @@ class Versions:
                       " monitoring.loki is on).", rule=rules.SEMVER)
     sops: str = spec("3.8.1", doc="SOPS.", rule=rules.SEMVER)
     age: str = spec("1.1.1", doc="age.", rule=rules.SEMVER)
+    helm: str = spec("4.1.4", doc="helm CLI the tasks run (inv tools.install installs it).",
+                     rule=rules.SEMVER)
+    kubectl: str = spec("1.33.9", doc="kubectl CLI the tasks run (inv tools.install installs"
+                        " it); within one minor version of the cluster's (K3s 1.33).",
+                        rule=rules.SEMVER)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -12,25 +11,23 @@ from typing import Any
 import yaml
 
 from tasks.engine.errors import UserError
-from tasks.repo import REPO_ROOT
 from tasks.stack.render import Document, parse_documents, relative
+from tasks.tooling import tool_path
 
 HELM_ENV = "STACK_HELM"
-CACHED = REPO_ROOT / ".cache" / "bin" / "helm"
 
 
 def helm_binary() -> str:
-    """``$STACK_HELM``, else ``helm`` on PATH, else ``.cache/bin/helm``."""
+    """``$STACK_HELM`` when set (used as it is: the helm 3 test session runs through it),
+    else the pinned helm, found as every tool is (:func:`tasks.tooling.tool_path`: the
+    project tools folder ``.cache/tools/``, then PATH, at ``versions.helm``)."""
     explicit = os.environ.get(HELM_ENV)
     if explicit:
         return explicit
-    found = shutil.which("helm")
-    if found:
-        return found
-    if CACHED.is_file():
-        return str(CACHED)
-    raise UserError("helm not found: install helm 3.17+ (https://helm.sh/docs/intro/install/)"
-                    f" or run .ci/install-helm, or set {HELM_ENV}")
+    try:
+        return str(tool_path("helm"))
+    except UserError as exc:
+        raise UserError(f"{exc}, or set {HELM_ENV} to the helm to use") from None
 
 
 def run_helm(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

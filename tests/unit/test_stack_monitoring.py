@@ -1,8 +1,8 @@
 """The monitoring component: kube-prometheus-stack values, dashboards, Loki when asked.
 
 Spec numbers (STACK.md sections 6, 7, 11, 12) are asserted on the rendered bundle. When
-the pinned charts are in ``.cache/charts/`` (``helm pull <repo>/<chart> --version <v>
--d .cache/charts``), the last tests also render them with real ``helm template`` and check
+the pinned charts are in ``.cache/charts/`` (``inv charts.pull``, digests checked against
+``charts.lock.yaml``), the last tests also render them with real ``helm template`` and check
 the objects they produce and that every key we set exists in the chart.
 """
 
@@ -25,7 +25,7 @@ from tasks.engine.errors import UserError
 from tasks.model.fields import build
 from tasks.model.model import Inventory, Versions
 from tasks.repo import REPO_ROOT
-from tasks.stack import helm, scrape
+from tasks.stack import charts, helm, scrape
 from tasks.stack.components import grafana_dashboards, monitoring, promql
 from tasks.stack.render import Bundle, Document, Release, parse_documents
 from tests.unit.platform_ctx import ctx_of, inventory
@@ -465,7 +465,6 @@ def test_retention_size_share() -> None:
 
 # --- real helm template of the pinned charts (when cached) ------------------------------
 
-CHART_CACHE = REPO_ROOT / ".cache" / "charts"
 # Keys documented only as comments in the chart's values.yaml, or free-form maps the
 # chart passes through (Kubernetes resources, Grafana's ini, Loki's limits).
 PASS_THROUGH = ("grafana.persistence.storageClassName", "grafana.grafana.ini.",
@@ -473,11 +472,10 @@ PASS_THROUGH = ("grafana.persistence.storageClassName", "grafana.grafana.ini.",
 
 
 def cached(release: Release) -> Path:
-    path = CHART_CACHE / f"{release.chart}-{release.version}.tgz"
-    if not path.is_file():
-        pytest.skip(f"{path.relative_to(REPO_ROOT)} absent: helm repo add {release.repo_name}"
-                    f" {release.repo_url} && helm pull {release.repo_name}/{release.chart}"
-                    f" --version {release.version} -d .cache/charts")
+    try:
+        path = charts.chart_archive(release)
+    except charts.ChartMissing as exc:
+        pytest.skip(str(exc))
     try:
         helm.helm_binary()
     except UserError as exc:

@@ -20,6 +20,15 @@ SOPS_SECRET = "sops-age"  # noqa: S105  (a Secret's name, spec §5/§10)
 DEPLOY_KEY_SECRET = "flux-system"  # noqa: S105  (a Secret's name)
 VERSION_LABEL = "app.kubernetes.io/version"
 
+# The controllers come from the fluxcd-community flux2 chart (no flux CLI): the chart
+# release whose appVersion is the Flux release. 2.16.4 carries Flux 2.6.4 (controllers
+# source v1.6.2, kustomize v1.6.1, helm v1.3.0, notification v1.6.0, image-reflector
+# v0.35.2, image-automation v0.41.2): fluxcd-community/helm-charts, charts/flux2/Chart.yaml
+# at tag flux2-2.16.4 (commit e07cfacf, 2025-08-08; 2.16.3 also carried 2.6.4).
+CHART_REPO = ("fluxcd-community", "https://fluxcd-community.github.io/helm-charts")
+CHART = "flux2"
+CHART_VERSIONS = {"2.6.4": "2.16.4"}  # Flux release -> flux2 chart version
+
 
 def render(ctx: Mapping[str, Any]) -> Bundle:
     return Bundle(documents=manifest_documents("flux", ctx))
