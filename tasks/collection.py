@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke.collection import Collection
 
 from tasks import charts, deploy, host, inventory, lab, tools
+from tasks.flux.collection import ns as flux_ns
 from tasks.gitops import ns as gitops_ns
 from tasks.ingress.collection import ns as ingress_ns
 from tasks.k3s.collection import ns as k3s_ns
@@ -20,6 +21,7 @@ ns.add_task(validate)
 ns.add_collection(gitops_ns)
 ns.add_collection(k3s_ns)
 ns.add_collection(ingress_ns)
+ns.add_collection(flux_ns)
 ns.add_collection(secrets_ns)
 ns.add_collection(tools.ns)
 ns.add_collection(charts.ns)

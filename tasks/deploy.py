@@ -6,13 +6,16 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
+from tasks import flux, ingress, k3s
 from tasks import harden as harden_layer
 from tasks.cli import HELP, session, user_errors
+from tasks.engine.errors import UserError
 
-#: The layers ``deploy.all`` converges, in order. The cluster layers (k3s.install,
-#: ingress.certs, flux.bootstrap, monitoring.install, kafka.deploy, apps.deploy) join
-#: this list as their tasks land; their manifests are already checked by ``inv validate``.
-LAYERS = [("host.harden", harden_layer.run)]
+#: The layers ``deploy.all`` converges, in order. monitoring.install, kafka.deploy and
+#: apps.deploy join when their tasks land; their manifests are already checked by
+#: ``inv validate``.
+LAYERS = [("host.harden", harden_layer.run), ("k3s.install", k3s.run),
+          ("ingress.certs", ingress.run), ("flux.bootstrap", flux.bootstrap)]
 
 
 @task(name="all", help={"inventory": HELP["inventory"], "check": HELP["check"],
@@ -20,13 +23,23 @@ LAYERS = [("host.harden", harden_layer.run)]
                         "trust-new-host-key": HELP["trust-new-host-key"]})
 def all_(c: Context, inventory: str | None = None, check: bool = False, verbose: bool = False,
          host: str | None = None, trust_new_host_key: bool = False) -> None:
-    """Converge everything in order (today: host.harden); stops at the first failure."""
+    """Converge everything in order: host, K3s, ingress and certificates, Flux; stops at the
+    first failure."""
     with user_errors():
         s = session(inventory, check=check, verbose=verbose, host=host,
                     trust_new_host_key=trust_new_host_key)
-        for name, run in LAYERS:
+        for index, (name, run) in enumerate(LAYERS):
             s.reporter.note("deploy", f"== {name}")
-            run(s)
+            try:
+                run(s)
+            except UserError as exc:
+                if not (s.check and index > 0):
+                    raise
+                # Plan mode on a host without K3s yet: the cluster layers cannot be read.
+                later = ", ".join(n for n, _ in LAYERS[index:])
+                s.reporter.note("deploy", f"{exc.lines[0]}: {later} would run after"
+                                " k3s.install (not planned further)")
+                break
             if s.summary.failed:
                 break
         s.finish()

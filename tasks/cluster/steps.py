@@ -26,7 +26,7 @@ from tasks.stack.render import Document, Release
 RECONCILE_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
 
 
-def _read(facts: Facts, fact: Fact[Any]) -> Any:
+def read(facts: Facts, fact: Fact[Any]) -> Any:
     try:
         return facts[fact]
     except FactError as exc:
@@ -55,7 +55,7 @@ class ObjectsStep(Step):
         return [self.diff]
 
     def plan(self, facts: Facts) -> list[Change]:
-        result: DiffResult = _read(facts, self.diff)
+        result: DiffResult = read(facts, self.diff)
         if result.converged and not self._not_ready(result):
             return []
         flux = sorted({o.flux_owner for o in result.changed if o.flux_owner})
@@ -86,7 +86,7 @@ class ObjectsStep(Step):
         return [k for k in self.must_be_ready if by_key.get(k) and by_key[k].ready != "True"]
 
     def verify(self, facts: Facts) -> list[str]:
-        result: DiffResult = _read(facts, self.diff)
+        result: DiffResult = read(facts, self.diff)
         out = [f"{o.key} still differs from ours after the apply" for o in result.changed
                if not o.flux_owner]
         by_key = {o.key: o for o in result.objects}
@@ -130,7 +130,7 @@ class HelmReleaseStep(Step):
 
     def problems(self, facts: Facts) -> list[str]:
         r = self.release
-        state = _read(facts, self.listed).get((r.namespace, r.name))
+        state = read(facts, self.listed).get((r.namespace, r.name))
         if state is None:
             return [f"not installed (chart {r.chart} {r.version})"]
         out = []
@@ -138,7 +138,7 @@ class HelmReleaseStep(Step):
             out.append(f"chart is {state.chart}, want {r.chart}-{r.version}")
         if state.status != "deployed":
             out.append(f"status is {state.status}")
-        live = _read(facts, self.values)
+        live = read(facts, self.values)
         if _normal(live or {}) != _normal(r.values):
             out.append(f"values differ from {r.values_source}"
                        f" ({', '.join(_changed_keys(live or {}, r.values)[:5])})")
@@ -148,7 +148,7 @@ class HelmReleaseStep(Step):
         problems = self.problems(facts)
         if not problems:
             return []
-        installed = _read(facts, self.listed).get((self.release.namespace, self.release.name))
+        installed = read(facts, self.listed).get((self.release.namespace, self.release.name))
         verb = "install" if installed is None else "upgrade"
         archive = self.archive(self.release)
         return [Change(f"{verb} {self.release.namespace}/{self.release.name}: {problems[0]}",

@@ -86,5 +86,12 @@ def layer(token: TokenSource) -> HostLayer:
                      after=(lambda s, h, t: write_operator_kubeconfig(s, h, t),))
 
 
-def run(session: Session, token: TokenSource) -> bool:
+def stored_token(session: Session) -> str:
+    """The cluster token from the encrypted secrets store (made once by secrets.init)."""
+    from tasks.secrets.store import SecretStore
+
+    return SecretStore.open(session.inventory).value("secret-k3s", "token")
+
+
+def run(session: Session, token: TokenSource = stored_token) -> bool:
     return run_host_layer(session, layer(token))

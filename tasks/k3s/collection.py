@@ -9,18 +9,10 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from tasks import k3s as layer
-from tasks.cli import HELP, Session, session, user_errors
+from tasks.cli import HELP, session, user_errors
 from tasks.engine.errors import UserError
 from tasks.k3s.uninstall import K3sRemoved
 from tasks.layer import HostLayer, run_host_layer
-
-
-def cluster_token(s: Session) -> str:
-    """The cluster token from the encrypted secrets store (made once by secrets.init)."""
-    from tasks.secrets.store import SecretStore
-
-    return SecretStore.open(s.inventory).value("secret-k3s", "token")
-
 
 OPTIONS = {"inventory": HELP["inventory"], "check": HELP["check"], "verbose": HELP["verbose"],
            "host": HELP["host"], "trust-new-host-key": HELP["trust-new-host-key"]}
@@ -34,7 +26,7 @@ def install(c: Context, inventory: str | None = None, check: bool = False,
     with user_errors():
         s = session(inventory, check=check, verbose=verbose, host=host,
                     trust_new_host_key=trust_new_host_key)
-        layer.run(s, cluster_token)
+        layer.run(s)
         s.finish()
 
 

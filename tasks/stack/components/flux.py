@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tasks.stack.render import Bundle, Document, at, manifest_documents
+from tasks.engine.errors import UserError
+from tasks.stack.render import Bundle, Document, Release, at, manifest_documents, values_file
 
 NAME = "flux"
 NAMESPACE = "flux-system"
@@ -32,6 +33,19 @@ CHART_VERSIONS = {"2.6.4": "2.16.4"}  # Flux release -> flux2 chart version
 
 def render(ctx: Mapping[str, Any]) -> Bundle:
     return Bundle(documents=manifest_documents("flux", ctx))
+
+
+def release(ctx: Mapping[str, Any]) -> Release:
+    """The flux2 chart release flux.bootstrap installs (not part of the GitOps layout)."""
+    flux_version = str(ctx["versions"]["flux"])
+    chart_version = CHART_VERSIONS.get(flux_version)
+    if chart_version is None:
+        raise UserError(f"versions.flux {flux_version}: no flux2 chart version is known for it"
+                        " (tasks/stack/components/flux.py CHART_VERSIONS)")
+    source, values = values_file("flux2", ctx)
+    return Release(name="flux2", namespace=NAMESPACE, repo_name=CHART_REPO[0],
+                   repo_url=CHART_REPO[1], chart=CHART, version=chart_version,
+                   values_source=source, values=values)
 
 
 
