@@ -4,14 +4,19 @@ can: for the real-CLI check (test_real_cli_argv.py) and the stand-in runs."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.cli import Session
 from tasks.cluster.kube import Tools
 from tasks.cluster.steps import HelmReleaseStep, ObjectsStep
 from tasks.engine.command import Command
 from tasks.engine.facts import Facts, Raw
 from tasks.engine.step import Step
+from tasks.model.fields import build
+from tasks.model.load import Loaded
+from tasks.model.model import Inventory
 from tasks.stack.render import Document, Release
 
 NS = Document("t", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "probe"}})
@@ -22,12 +27,37 @@ RELEASE = Release("probe", "probe", "repo", "https://example.invalid", "probe", 
                   "helm-values/probe.yaml", {"a": 1})
 
 
+@dataclass
+class ToolsTarget:
+    """Enough of a cluster target for building the layers' steps."""
+
+    tools: Tools
+
+
+def session() -> Session:
+    from tests.unit.platform_ctx import DEFAULT
+
+    inv, errors = build(Inventory, DEFAULT)
+    assert errors == [], errors
+    return Session(Loaded(inv, Path("/nonexistent/inventory.yaml")))
+
+
+def layer_steps(tools: Tools) -> list[Step]:
+    """Every step of the cluster layers, as they are built for the default inventory."""
+    from tasks import flux, ingress
+
+    target: Any = ToolsTarget(tools)
+    archive = lambda r: Path(f"/nonexistent/{r.chart}-{r.version}.tgz")  # noqa: E731
+    return [*ingress.steps(session(), target, archive=archive),
+            *flux.steps(session(), target, [SECRET], archive=archive)]
+
+
 def all_steps(tools: Tools) -> list[Step]:
     from tasks.cluster import kube
 
     waits = (kube.wait(tools, "namespace", "probe", None, "Ready", 5),
              kube.rollout_status(tools, "deployment", "probe", "probe", 5))
-    return [
+    return [*layer_steps(tools),
         ObjectsStep("probe", "probe objects", tools, [NS], waits=waits),
         ObjectsStep("probe-secret", "probe Secret", tools, [SECRET], secret=True),
         HelmReleaseStep("probe-release", "probe release", tools, RELEASE,
@@ -48,6 +78,9 @@ def _changed_raw(step: Step) -> dict[str, Raw]:
             out[fact.key] = Raw("".join(json.dumps(i) + "\n" for i in items), 1)
         elif fact.key == "helm-list":
             out[fact.key] = Raw("[]", 0)
+        elif fact.key == "cert-manager:api":
+            out[fact.key] = Raw("", 1, "Error from server (InternalError): failed calling"
+                                       " webhook \"webhook.cert-manager.io\"")
         else:
             out[fact.key] = Raw("", 1, "Error: release: not found")
     return out
