@@ -1,8 +1,9 @@
 """K3s running on the node, restarted only when its binary, config, token or unit changed.
 
 The upstream install script does not notice a changed config; here the checksums of
-everything K3s reads at start are recorded when it starts (``STAMP``): a run that finds
-them different (edited files, a new binary, a run killed before the restart) restarts it,
+everything K3s reads at start, and its process id, are recorded when it starts
+(``STAMP``): a run that finds them different (edited files, a new binary, a run killed
+before the restart, K3s restarted by someone else with files we did not write) restarts it,
 then waits for the node to be Ready (and, on servers, the default ServiceAccount) within
 ``k3s.ready_seconds``. A converged node costs no restart and no wait.
 """
@@ -46,7 +47,7 @@ class K3sService(Step):
     def __init__(self, node: Node, files: Sequence[str], ready_seconds: int) -> None:
         self.node, self.ready_seconds = node, ready_seconds
         self.inputs = [BINARY, *files, TOKEN_FILE, node.unit_path]
-        sums = "sha256sum " + " ".join(q(p) for p in self.inputs) + " 2>&1"
+        sums = self._sums() + " 2>&1"
         ready = (f"{BINARY} kubectl get node {q(node.host.name)} -o"
                  " jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null"
                  if node.role == "server" else "true")
@@ -55,6 +56,11 @@ class K3sService(Step):
                          f"systemctl is-active {service}; echo '@@'; systemctl is-enabled"
                          f" {service}; echo '@@'; cat {STAMP} 2>/dev/null; echo '@@'; {sums};"
                          f" echo '@@'; {ready}", _running)
+
+    def _sums(self) -> str:
+        """Shell printing what K3s started with: the inputs' checksums and its main pid."""
+        return ("{ sha256sum " + " ".join(q(p) for p in self.inputs)
+                + f"; echo pid $(systemctl show -p MainPID --value {q(self.node.service)}); }}")
 
     def facts(self) -> Sequence[Fact[Any]]:
         return [self.fact]
@@ -65,7 +71,8 @@ class K3sService(Step):
         if r.active != "active":
             out.append(f"{self.node.service} is {r.active or 'not installed'}")
         elif r.stamp != r.now:
-            out.append("binary, config, token or unit changed since K3s started")
+            out.append("binary, config, token or unit changed since K3s started (or it was"
+                       " restarted by something else)")
         if r.enabled != "enabled":
             out.append(f"{self.node.service} is not enabled at boot")
         if self.node.role == "server" and r.active == "active" and r.ready != "True":
@@ -83,7 +90,7 @@ class K3sService(Step):
 
     def _script(self, restart: bool) -> str:
         service, name = q(self.node.service), q(self.node.host.name)
-        sums = "sha256sum " + " ".join(q(p) for p in self.inputs)
+        sums = self._sums()
         lines = [f"systemctl enable {service} >/dev/null 2>&1"]
         if restart:
             lines += [progress(f"starting {self.node.service} (waits for the node to be Ready,"

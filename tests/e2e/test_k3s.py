@@ -137,15 +137,27 @@ def test_3_a_second_run_changes_nothing_and_does_not_restart(vm: LabVm, tmp_path
 
 def test_4_a_config_edited_by_hand_is_restored_and_k3s_restarted(vm: LabVm,
                                                                  tmp_path: Path) -> None:
+    binary, sha = standin(tmp_path)
+    path = inventory(vm, tmp_path, binary, sha, "v1.33.3+k3s1")
+    # Edited while K3s runs: the file is put back; K3s never read the edit, no restart.
     before = sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s")
     sudo(vm, "echo 'disable: [traefik]' >>/etc/rancher/k3s/config.yaml")
-    binary, sha = standin(tmp_path)
-    ok, text, outcomes = install(inventory(vm, tmp_path, binary, sha, "v1.33.3+k3s1"))
+    ok, text, outcomes = install(path)
     assert ok, text
-    assert dict(outcomes)["k3s-files"] is Status.CHANGED
-    assert dict(outcomes)["k3s-service"] is Status.CHANGED
+    assert (dict(outcomes)["k3s-files"], dict(outcomes)["k3s-service"]) == (
+        Status.CHANGED, Status.OK)
     assert "disable" not in sudo(vm, "cat /etc/rancher/k3s/config.yaml")
-    assert sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s") != before
+    assert sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s") == before
+    # Edited, and K3s restarted by hand on it: put back, and restarted on ours.
+    sudo(vm, "echo 'disable: [traefik]' >>/etc/rancher/k3s/config.yaml"
+             " && systemctl restart k3s")
+    edited = sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s")
+    ok, text, outcomes = install(path)
+    assert ok, text
+    assert (dict(outcomes)["k3s-files"], dict(outcomes)["k3s-service"]) == (
+        Status.CHANGED, Status.CHANGED)
+    assert "disable" not in sudo(vm, "cat /etc/rancher/k3s/config.yaml")
+    assert sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s") != edited
 
 
 def test_5_a_version_bump_upgrades_and_a_downgrade_is_refused(vm: LabVm,

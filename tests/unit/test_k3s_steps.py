@@ -187,7 +187,7 @@ def service_step() -> service.K3sService:
     (running(), []),
     (running(active="inactive", ready=""), ["restart k3s: k3s is inactive"]),
     (running(now="T"), ["restart k3s: binary, config, token or unit changed since K3s"
-                        " started"]),
+                        " started (or it was restarted by something else)"]),
     (running(ready="False"), ["check k3s: node vps1 is not Ready (False)"]),
     (running(enabled="disabled"), ["check k3s: k3s is not enabled at boot"]),
 ])
@@ -200,9 +200,9 @@ def test_service_restart_waits_for_ready_with_a_deadline_then_records_what_it_st
     script = change.script
     assert "deadline=$(( $(date +%s) + 300 ))" in script
     assert script.index("systemctl restart k3s") < script.index("until [") < script.index(
-        "sha256sum /usr/local/bin/k3s /etc/rancher/k3s/config.yaml"
-        " /etc/rancher/k3s/cluster-token /etc/systemd/system/k3s.service >/var/lib/stack/"
-        "k3s.started-with.tmp")
+        "{ sha256sum /usr/local/bin/k3s /etc/rancher/k3s/config.yaml"
+        " /etc/rancher/k3s/cluster-token /etc/systemd/system/k3s.service; echo pid"
+        " $(systemctl show -p MainPID --value k3s); } >/var/lib/stack/k3s.started-with.tmp")
     assert "kubectl get serviceaccount default -n default" in script
     (check,) = service_step().plan(running(ready="False"))
     assert "systemctl restart" not in check.script  # no restart when nothing changed
