@@ -25,11 +25,11 @@ from tasks.layer import HostLayer, run_host_layer
 from tasks.model.model import Host, Inventory
 
 
-def node_networks(inv: Inventory) -> tuple[str, ...]:
+def node_networks(inv: Inventory, hosts: list[Host] | None = None) -> tuple[str, ...]:
     """Each node's own address as a one-host network: its internal address when set,
     else its SSH address when that is an IP (a DNS name cannot go into a UFW rule)."""
     out = []
-    for host in inv.hosts:
+    for host in inv.hosts if hosts is None else hosts:
         try:
             ip = ipaddress.ip_address(host.internal_address or host.address)
         except ValueError:
@@ -46,8 +46,13 @@ def ssh_ports(wanted: int, live: int) -> tuple[int, ...]:
     return (wanted,) if not live or live == wanted else (wanted, live)
 
 
-def firewall_policy(inv: Inventory, live_ssh_port: int) -> FirewallPolicy:
+def firewall_policy(inv: Inventory, live_ssh_port: int,
+                    host: Host | None = None) -> FirewallPolicy:
+    """The firewall of ``host`` (the inter-node rules need to know which one it is)."""
     h = inv.host
+    others = [o for o in inv.hosts if host is None or o.name != host.name]
+    servers = [o for o in others if o.role == "server"]
+    several = len(inv.hosts) > 1 and host is not None
     return FirewallPolicy(
         ssh_port=h.ssh.port,
         live_ssh_ports=(live_ssh_port,) if live_ssh_port else (),
@@ -57,6 +62,9 @@ def firewall_policy(inv: Inventory, live_ssh_port: int) -> FirewallPolicy:
         nodes=node_networks(inv),
         cluster_cidrs=(inv.k3s.pod_cidr, inv.k3s.service_cidr),
         rate_limit_ssh=h.ssh.rate_limit,
+        peers=node_networks(inv, others) if several else (),
+        etcd_peers=(node_networks(inv, servers) if several and host is not None
+                    and host.role == "server" and len(inv.servers) > 1 else ()),
     )
 
 
@@ -69,7 +77,7 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
         Packages(h.extra_packages),
         SshdKeys(),
         Sshd(ports, live_port_known=bool(live_ssh_port)),
-        Firewall(firewall_policy(inv, live_ssh_port)),
+        Firewall(firewall_policy(inv, live_ssh_port, host)),
         Fail2ban(JailPolicy(ports, h.fail2ban.bantime, h.fail2ban.findtime,
                             h.fail2ban.maxretry, tuple(inv.operators))),
         Sysctl(),

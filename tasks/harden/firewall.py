@@ -44,6 +44,9 @@ def _status(raw: Raw) -> dict[str, str]:
 
 
 ADDED = Fact("ufw:added", "ufw show added", _added)
+FLANNEL_VXLAN = 8472  # udp, between nodes only
+KUBELET = 10250
+ETCD = "2379:2380"  # client and peer ports of embedded etcd, between servers only
 ANY_SOURCE = ("0.0.0.0/0", "::/0")
 
 
@@ -99,6 +102,10 @@ class FirewallPolicy:
     nodes: tuple[str, ...]
     cluster_cidrs: tuple[str, ...]
     rate_limit_ssh: bool = True
+    #: The other nodes (when there are several): flannel VXLAN and the kubelet from them.
+    peers: tuple[str, ...] = ()
+    #: The other servers, when this host is a server too: embedded etcd from them.
+    etcd_peers: tuple[str, ...] = ()
 
     def ssh_ports(self) -> list[int]:
         return list(dict.fromkeys([self.ssh_port, *self.live_ssh_ports]))
@@ -126,6 +133,10 @@ class FirewallPolicy:
         out += [f"allow from {canonical(c)} to any port {self.api_port} proto tcp"
                 for c in api_sources]
         out += [f"allow from {canonical(c)}" for c in self.cluster_cidrs]
+        for peer in self.peers:
+            out += [f"allow from {canonical(peer)} to any port {FLANNEL_VXLAN} proto udp",
+                    f"allow from {canonical(peer)} to any port {KUBELET} proto tcp"]
+        out += [f"allow from {canonical(p)} to any port {ETCD} proto tcp" for p in self.etcd_peers]
         return list(dict.fromkeys(out))
 
 

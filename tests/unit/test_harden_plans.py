@@ -313,3 +313,33 @@ def test_known_hosts_hashed_entries_match() -> None:
     new, changed = replace_keys(f"{hashed} ssh-rsa OLD\n", ["[127.0.0.1]:2222"],
                                 {"ssh-rsa": "NEW"})
     assert (new, changed) == (f"{hashed} ssh-rsa NEW\n", ["ssh-rsa"])
+
+
+def test_inter_node_ports_between_nodes_only() -> None:
+    from tasks.harden import firewall_policy
+    from tasks.model.fields import build
+    from tasks.model.model import Inventory
+
+    host = {"user": "admin", "key_file": "k"}
+    inv, errors = build(Inventory, {
+        "domain": "example.com", "acme_email": "ops@example.com",
+        "operators": ["198.51.100.7/32"],
+        "hosts": [{**host, "name": "s1", "address": "203.0.113.1"},
+                  {**host, "name": "s2", "address": "203.0.113.2"},
+                  {**host, "name": "w1", "address": "203.0.113.3", "role": "agent"}]})
+    assert errors == []
+    s1 = firewall_policy(inv, 22, inv.hosts[0]).rules()
+    assert [r for r in s1 if "8472" in r or "10250" in r or "2379" in r] == [
+        "allow from 203.0.113.2 to any port 8472 proto udp",
+        "allow from 203.0.113.2 to any port 10250 proto tcp",
+        "allow from 203.0.113.3 to any port 8472 proto udp",
+        "allow from 203.0.113.3 to any port 10250 proto tcp",
+        "allow from 203.0.113.2 to any port 2379:2380 proto tcp"]
+    w1 = firewall_policy(inv, 22, inv.hosts[2]).rules()
+    assert not [r for r in w1 if "2379" in r]  # no etcd on an agent
+    assert "allow from 203.0.113.1 to any port 10250 proto tcp" in w1
+    single, _ = build(Inventory, {"domain": "example.com", "acme_email": "ops@example.com",
+                                  "operators": ["198.51.100.7/32"],
+                                  "hosts": [{**host, "name": "s1", "address": "203.0.113.1"}]})
+    assert not [r for r in firewall_policy(single, 22, single.hosts[0]).rules()
+                if "8472" in r or "10250" in r]  # one node: nothing opened
