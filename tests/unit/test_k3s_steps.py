@@ -206,3 +206,40 @@ def test_service_restart_waits_for_ready_with_a_deadline_then_records_what_it_st
     assert "kubectl get serviceaccount default -n default" in script
     (check,) = service_step().plan(running(ready="False"))
     assert "systemctl restart" not in check.script  # no restart when nothing changed
+
+
+def test_uninstall_removes_what_is_there_and_nothing_when_gone() -> None:
+    from tasks.k3s.uninstall import K3sRemoved
+
+    step = K3sRemoved("/var/lib/rancher/k3s")
+    there = Facts({step.fact.key: Raw("/usr/local/bin/k3s\n/var/lib/rancher/k3s\n", 0)})
+    (change,) = step.plan(there)
+    assert change.summary == "stop K3s and remove /usr/local/bin/k3s, /var/lib/rancher/k3s"
+    assert "rm -rf /usr/local/bin/k3s /etc/systemd/system/k3s.service" in change.script
+    assert step.plan(Facts({step.fact.key: Raw("", 0)})) == []
+
+
+def test_uninstall_needs_the_cluster_name_typed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    key = tmp_path / "id"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n")
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(f"""domain: example.com
+acme_email: ops@example.com
+operators: [203.0.113.10/32]
+hosts: [{{name: vps1, address: 203.0.113.20, user: admin, key_file: {key}}}]
+""")
+    repo = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "invoke", "k3s.uninstall", "-i", str(inv),
+                        "--confirm", "prod"], cwd=repo, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=60, check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip() == ("error: not confirmed (typed 'prod', the cluster is 'vps'):"
+                                " nothing was changed")
+    r = subprocess.run([sys.executable, "-m", "invoke", "k3s.uninstall", "-i", str(inv)],
+                       cwd=repo, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                       timeout=60, check=False)
+    assert r.returncode == 1
+    assert "pass --confirm vps to run it without a terminal" in r.stderr
