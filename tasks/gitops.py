@@ -50,4 +50,35 @@ def render(c: Context, inventory: str | None = None, output: str = DEFAULT_OUTPU
             print(f"wrote {sops.SOPS_CONFIG.relative_to(REPO_ROOT)}")
 
 
-ns = Collection("gitops", render)
+@task(help={"inventory": HELP["inventory"],
+            "clone": "a clone of the GitOps repository (gitops.repository), on gitops.branch"
+                     " and with no uncommitted change",
+            "message": "the commit message",
+            "push": "also git push (never forced) to origin"})
+def push(c: Context, clone: str, inventory: str | None = None,
+         message: str = "Render the platform's GitOps layout (inv gitops.push)",
+         push: bool = False) -> None:
+    """Render the GitOps layout into a clone of the GitOps repository and commit it."""
+    from tasks.stack import gitops_push
+
+    with user_errors():
+        s = session(inventory, offline=True)
+        inv = s.inventory.data
+        ctx = context(inv)
+        folder = Path(clone).expanduser().resolve()
+        gitops.check_output(folder, REPO_ROOT)
+        gitops_push.check_clone(folder, inv.gitops.branch)
+        done = gitops.write(gitops.build(ctx), folder, force=False, repo_root=REPO_ROOT)
+        for line in done.report():
+            print(line)
+        short = gitops_push.commit(folder, message)
+        if short is None:
+            print(f"{folder}: already has this layout: nothing to commit")
+        else:
+            print(f"{folder}: committed {short} ({len(done.changed)} files changed)")
+        if push:
+            gitops_push.push(folder, inv.gitops.branch)
+            print(f"pushed to origin {inv.gitops.branch}")
+
+
+ns = Collection("gitops", render, push)
