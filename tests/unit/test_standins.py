@@ -1,12 +1,16 @@
-"""The stand-in kubectl and helm (tests/standins/).
+"""The stand-in kubectl and helm (tests/standins/), and our cluster steps driven through them.
 
-What they print and store for each command line, in the real tools' shapes and texts
-(quoted with their sources in standin_*.py).
+First the stand-ins themselves: what they print and store for each command line, in the
+real tools' shapes and texts (quoted with their sources in standin_*.py). Then our real
+code: ObjectsStep and HelmReleaseStep converged on a LocalTarget with Tools.env(), from an
+empty (fresh K3s) cluster to converged, a no-op second run, drift, Flux-owned drift, an
+unreachable API, a failure half-way, and a canary secret that never leaves stdin.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -16,7 +20,14 @@ from typing import Any
 import pytest
 import yaml
 
+from tasks.cluster import kube
+from tasks.cluster.kube import Tools
+from tasks.cluster.steps import HelmReleaseStep, ObjectsStep
+from tasks.engine.converge import converge
+from tasks.engine.report import Reporter, Summary
+from tasks.engine.step import Step
 from tasks.repo import REPO_ROOT
+from tasks.stack.render import Document, Release
 from tests.standins.harness import Standins, chart_archive, owned_fields
 
 CANARY = "canary-5f1c7a9e-never-in-argv"
@@ -489,3 +500,361 @@ def test_helm_reads_a_real_helm_package_archive(standins: Standins, tmp_path: Pa
     assert json.loads(run(standins, "helm", *HELM_LIST)[1])[0]["chart"] == "packaged-3.2.1"
     assert run(standins, "helm", "upgrade", "--install", "p", str(tmp_path / "nope.tgz"),
                "-f", "-") == (1, "", f'Error: path "{tmp_path / "nope.tgz"}" not found\n')
+
+
+# Our real steps, converged through the stand-ins ------------------------------------------
+
+SECRET = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+          "metadata": {"name": "grafana-admin", "namespace": "probe"},
+          "stringData": {"password": CANARY}}
+WEB = {"apiVersion": "apps/v1", "kind": "Deployment",
+       "metadata": {"name": "web", "namespace": "probe"},
+       "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "web",
+                                                      "image": "nginx:1.27.3"}]}}}}
+CERT_MANAGER = Release(name="cert-manager", namespace="cert-manager", repo_name="jetstack",
+                       repo_url="https://charts.jetstack.io", chart="cert-manager",
+                       version="v1.13.1", values_source="helm-values/cert-manager.yaml",
+                       values={"installCRDs": True, "prometheus": {"enabled": True}})
+CERT_MANAGER_DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment",
+                           "metadata": {"name": "cert-manager"}, "spec": {"replicas": 1}}
+
+
+def probe_step(tools: Tools, *docs: dict[str, Any]) -> ObjectsStep:
+    return ObjectsStep("probe", "probe objects", tools,
+                       [Document(f"manifests/probe/{d['kind'].lower()}.yaml", d)
+                        for d in (docs or (NS, CM, SECRET, WEB))],
+                       waits=(kube.rollout_status(tools, "deployment", "web", "probe", 60),))
+
+
+def cert_manager_steps(standins: Standins, tools: Tools, tmp_path: Path) -> list[Step]:
+    archive = chart_archive(tmp_path / "charts", "cert-manager", "v1.13.1",
+                            app_version="v1.13.1")
+    standins.configure(chart_objects={"cert-manager": [CERT_MANAGER_DEPLOYMENT]})
+    return [
+        HelmReleaseStep("cert-manager", "cert-manager: chart", tools, CERT_MANAGER,
+                        archive=lambda r: archive, wait_seconds=300,
+                        then=(kube.wait(tools, "deployment", "cert-manager", "cert-manager",
+                                        "Available", 120),)),
+        ObjectsStep("issuers", "cert-manager: ClusterIssuers", tools,
+                    [Document("manifests/cert-manager/clusterissuers.yaml", ISSUER)],
+                    waits=(kube.wait(tools, "clusterissuer", "letsencrypt-prod", None,
+                                     "Ready", 120),),
+                    must_be_ready=("ClusterIssuer/-/letsencrypt-prod",)),
+    ]
+
+
+def converge_on(standins: Standins, tools: Tools, steps: list[Step], *, check: bool = False,
+                fix_external_diff: bool = True) -> tuple[bool, list[tuple[str, str, list[str]]],
+                                                          str]:
+    out = io.StringIO()
+    summary = Summary()
+    ok = converge(standins.target(tools, fix_external_diff=fix_external_diff), steps,
+                  check=check, reporter=Reporter(out), summary=summary)
+    return ok, [(o.step_id, o.status.value, o.details) for o in summary.outcomes], \
+        out.getvalue()
+
+
+def calls_made(standins: Standins) -> list[str]:
+    return [c.line for c in standins.calls()]
+
+
+@pytest.fixture
+def tools(standins: Standins) -> Tools:
+    found = standins.tools()  # asks the stand-in helm its version
+    standins.clear_calls()
+    return found
+
+
+def test_tools_find_finds_the_standins_and_helm_4(standins: Standins) -> None:
+    assert standins.tools() == Tools(kubectl=str(standins.kubectl), helm=str(standins.helm),
+                                     helm_major=4)
+    standins.configure(helm_version="v3.17.2+gstandin")
+    assert standins.tools().helm_major == 3
+
+
+def test_every_fact_and_command_of_the_catalog_is_understood(standins: Standins,
+                                                             tools: Tools) -> None:
+    # the catalog of test_real_cli_argv.py: every command line the cluster steps build
+    from tests.unit.cluster_catalog import all_steps, planned_commands
+
+    env = {**os.environ, **standins.env(tools)}
+    seen = 0
+    for step in all_steps(tools):
+        for fact in step.facts():
+            subprocess.run(["sh", "-c", fact.command], env=env, capture_output=True,
+                           check=False)
+            seen += 1
+        for command in planned_commands(step):
+            subprocess.run(list(command.argv), input=command.stdin, env=env,
+                           capture_output=True, check=False)
+            seen += 1
+    calls = standins.calls()
+    assert len(calls) == seen
+    assert [(c.line, c.rc, c.stderr) for c in calls if c.rc in (2, 70) and "stand-in" in
+            c.stderr] == []
+
+
+def test_objects_from_empty_to_converged_then_nothing_to_do(standins: Standins, tools: Tools
+                                                            ) -> None:
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools)])
+    assert ok
+    # the namespace is not there yet, so kubectl diff fails on the objects inside it: the
+    # step applies everything (kubectl creates the namespace first)
+    assert outcomes == [("probe", "changed", [
+        'apply 4 objects (not there yet: Error from server (NotFound): namespaces "probe" not'
+        ' found)'])]
+    assert calls_made(standins) == [
+        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -",
+        "kubectl apply --server-side --field-manager=k3s-vps-platform -f -",
+        "kubectl rollout status deployment/web -n probe --timeout=60s",
+        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"]
+    assert standins.calls()[1].stdout == (
+        "namespace/probe serverside-applied\nconfigmap/settings serverside-applied\n"
+        "secret/grafana-admin serverside-applied\ndeployment.apps/web serverside-applied\n")
+    cm = standins.object("ConfigMap/probe/settings")
+    assert cm is not None and cm["data"] == {"mode": "strict"}
+    standins.clear_calls()
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools)])
+    assert (ok, outcomes) == (True, [("probe", "ok", [])])
+    assert calls_made(standins) == [
+        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"]  # one read, no write
+    assert standins.calls()[0].rc == 0
+
+
+def test_objects_in_plan_mode_only_read(standins: Standins, tools: Tools) -> None:
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools, NS)], check=True)
+    assert (ok, outcomes) == (True, [("probe", "would change", ["create Namespace/-/probe"])])
+    assert calls_made(standins) == [
+        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"]
+    assert "Namespace/-/probe" not in standins.objects()
+
+
+def test_a_drifted_object_is_applied_again(standins: Standins, tools: Tools) -> None:
+    # changed behind our back, field ownership untouched (a change the API records under
+    # another manager is a conflict: see the kubectl edit test below)
+    converge_on(standins, tools, [probe_step(tools)])
+    standins.edit("ConfigMap/probe/settings", {("data", "mode"): "lenient"}, manager=None)
+    standins.clear_calls()
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools)])
+    assert (ok, outcomes) == (True, [("probe", "changed", ["update ConfigMap/probe/settings"])])
+    assert standins.object("ConfigMap/probe/settings")["data"] == {  # type: ignore[index]
+        "mode": "strict"}
+    assert converge_on(standins, tools, [probe_step(tools)])[1] == [("probe", "ok", [])]
+
+
+def test_a_field_taken_over_by_kubectl_edit_is_a_conflict_we_do_not_force(
+        standins: Standins, tools: Tools) -> None:
+    # What a real API server does after `kubectl edit` of a field we apply: the edit took
+    # the field over, our (never forced) server-side apply conflicts, and so does the
+    # server-side diff: the step stops, naming the field and who holds it.
+    converge_on(standins, tools, [probe_step(tools)])
+    standins.edit("ConfigMap/probe/settings", {("data", "mode"): "lenient"})
+    standins.clear_calls()
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools)])
+    # today the server-side diff fails on the conflict: "reading probe objects: Error from
+    # server (Conflict): Apply failed with 1 conflict: conflict with "kubectl-edit" using
+    # v1: .data.mode"
+    assert (ok, [(step, status) for step, status, _ in outcomes]) == (False, [("probe",
+                                                                                "failed")])
+    assert 'conflict with "kubectl-edit" using v1: .data.mode' in outcomes[0][2][0]
+    assert standins.object("ConfigMap/probe/settings")["data"] == {  # type: ignore[index]
+        "mode": "lenient"}
+
+
+def flux_manages_settings(standins: Standins, data: dict[str, str]) -> None:
+    """Flux (kustomize-controller) applies the ConfigMap from its GitOps revision."""
+    standins.install_crds("flux2")
+    standins.apply({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": "flux-system"}}, "kustomize-controller")
+    standins.apply({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                    "metadata": {"name": "apps", "namespace": "flux-system"},
+                    "spec": {"interval": "10m", "path": "./clusters/vps", "prune": True,
+                             "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}},
+                   "kustomize-controller")
+    labels = {"kustomize.toolkit.fluxcd.io/name": "apps",
+              "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}
+    standins.apply({**NS, "metadata": {**NS["metadata"], "labels": {
+        **NS["metadata"]["labels"], **labels}}}, "kustomize-controller")  # type: ignore[dict-item]
+    standins.apply({**CM, "data": data, "metadata": {**CM["metadata"], "labels": labels}},
+                   "kustomize-controller")
+
+
+def assert_left_to_flux(standins: Standins, outcomes: list[tuple[str, str, list[str]]]) -> None:
+    assert outcomes == [("probe", "changed", [
+        "ask Flux to reconcile flux-system/apps (it manages objects that differ)"])]
+    lines = calls_made(standins)
+    assert lines[0] == "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"
+    assert lines[1].startswith("kubectl annotate --overwrite -n flux-system"
+                               " kustomization.kustomize.toolkit.fluxcd.io/apps"
+                               " reconcile.fluxcd.io/requestedAt=")
+    assert not [line for line in lines if line.startswith("kubectl apply")]
+    ks = standins.object("Kustomization/flux-system/apps")
+    assert ks is not None
+    assert list(ks["metadata"]["annotations"]) == ["reconcile.fluxcd.io/requestedAt"]
+
+
+def test_an_object_flux_manages_that_differs_from_ours_is_left_to_flux(
+        standins: Standins, tools: Tools) -> None:
+    # Flux applied the revision of the GitOps repository it has; ours (rendered from the
+    # same files, newer) adds a key: a difference in a field nobody owns yet
+    flux_manages_settings(standins, {"mode": "strict"})
+    ours = {**CM, "data": {"mode": "strict", "level": "2"}}
+    standins.clear_calls()
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools, NS, ours)])
+    assert ok
+    assert_left_to_flux(standins, outcomes)
+    assert standins.object("ConfigMap/probe/settings")["data"] == {  # type: ignore[index]
+        "mode": "strict"}  # not applied over Flux
+
+
+def test_an_unreachable_api_is_an_error_never_not_installed(standins: Standins, tools: Tools,
+                                                            tmp_path: Path) -> None:
+    standins.inject(unreachable=True)
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools)])
+    assert (ok, outcomes) == (False, [("probe", "failed", [
+        'reading probe objects: the Kubernetes API is unreachable (error: unable to recognize'
+        ' "STDIN": Get "https://127.0.0.1:6443/api?timeout=32s": dial tcp 127.0.0.1:6443:'
+        " connect: connection refused): is K3s running on the first server, and the SSH"
+        " tunnel up?"])])
+    ok, outcomes, _ = converge_on(standins, tools, cert_manager_steps(standins, tools,
+                                                                      tmp_path))
+    assert (ok, outcomes) == (False, [
+        ("cert-manager", "failed", [
+            'listing Helm releases: the Kubernetes API is unreachable (Error: kubernetes'
+            ' cluster unreachable: Get "https://127.0.0.1:6443/version": dial tcp'
+            " 127.0.0.1:6443: connect: connection refused): is K3s running on the first"
+            " server, and the SSH tunnel up?"]),
+        ("issuers", "skipped", [])])
+    assert not [c for c in calls_made(standins)
+                if c.startswith(("kubectl apply", "helm upgrade"))]
+    assert standins.releases() == {}
+
+
+def test_a_chart_then_the_objects_its_crds_serve(standins: Standins, tools: Tools,
+                                                 tmp_path: Path) -> None:
+    steps = cert_manager_steps(standins, tools, tmp_path)
+    # plan mode on an empty cluster: the ClusterIssuer's kind is not served yet
+    ok, outcomes, _ = converge_on(standins, tools, steps, check=True)
+    assert (ok, outcomes) == (True, [
+        ("cert-manager", "would change",
+         ["install cert-manager/cert-manager: not installed (chart cert-manager v1.13.1)"]),
+        ("issuers", "would change", ["apply 1 objects (not there yet: ensure CRDs are"
+                                     " installed first)"])])
+    standins.clear_calls()
+    ok, outcomes, _ = converge_on(standins, tools, steps)
+    assert (ok, outcomes) == (True, [
+        ("cert-manager", "changed",
+         ["install cert-manager/cert-manager: not installed (chart cert-manager v1.13.1)"]),
+        ("issuers", "changed", ["create ClusterIssuer/-/letsencrypt-prod"])])
+    upgrade = next(c for c in standins.calls() if c.args[:1] == ("upgrade",))
+    assert upgrade.args == ("upgrade", "--install", "cert-manager",
+                            str(tmp_path / "charts" / "cert-manager-v1.13.1.tgz"), "-n",
+                            "cert-manager", "--create-namespace", "-f", "-", "--wait",
+                            "--timeout=300s", "--rollback-on-failure")
+    assert yaml.safe_load(upgrade.stdin) == CERT_MANAGER.values
+    release = standins.releases()["cert-manager/cert-manager"]
+    assert (release.current.revision, release.current.status, release.current.chart,
+            release.current.version) == (1, "deployed", "cert-manager", "v1.13.1")
+    issuer = standins.object("ClusterIssuer/-/letsencrypt-prod")
+    assert issuer is not None and issuer["status"]["conditions"][0]["status"] == "True"
+    standins.clear_calls()
+    ok, outcomes, _ = converge_on(standins, tools, steps)
+    assert (ok, outcomes) == (True, [("cert-manager", "ok", []), ("issuers", "ok", [])])
+    # a converged component: one helm list, one helm get values, one kubectl diff
+    assert sorted(calls_made(standins)) == [
+        "helm get values cert-manager -n cert-manager -o json",
+        "helm list -A --deployed --failed --pending -o json",
+        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"]
+
+
+def test_values_changed_upgrade_and_a_version_bump(standins: Standins, tools: Tools,
+                                                   tmp_path: Path) -> None:
+    steps = cert_manager_steps(standins, tools, tmp_path)
+    converge_on(standins, tools, steps)
+    changed = Release(**{**CERT_MANAGER.__dict__, "values": {"installCRDs": True,
+                                                             "prometheus": {"enabled": False}}})
+    archive = tmp_path / "charts" / "cert-manager-v1.13.1.tgz"
+    step = HelmReleaseStep("cert-manager", "cert-manager: chart", tools, changed,
+                           archive=lambda r: archive)
+    assert converge_on(standins, tools, [step])[1] == [("cert-manager", "changed", [
+        "upgrade cert-manager/cert-manager: values differ from helm-values/cert-manager.yaml"
+        " (prometheus.enabled)"])]
+    bumped = Release(**{**changed.__dict__, "version": "v1.14.0"})
+    newer = chart_archive(tmp_path / "charts", "cert-manager", "v1.14.0", app_version="v1.14.0")
+    step = HelmReleaseStep("cert-manager", "cert-manager: chart", tools, bumped,
+                           archive=lambda r: newer)
+    assert converge_on(standins, tools, [step])[1] == [("cert-manager", "changed", [
+        "upgrade cert-manager/cert-manager: chart is cert-manager-v1.13.1, want"
+        " cert-manager-v1.14.0"])]
+    assert [(r.revision, r.status, r.version) for r in
+            standins.releases()["cert-manager/cert-manager"].revisions] == [
+        (1, "superseded", "v1.13.1"), (2, "superseded", "v1.13.1"), (3, "deployed", "v1.14.0")]
+
+
+def test_a_run_failing_half_way_finishes_on_the_next_run(standins: Standins, tools: Tools,
+                                                         tmp_path: Path) -> None:
+    steps = cert_manager_steps(standins, tools, tmp_path)
+    standins.inject(helm_fail={"cert-manager/cert-manager": ("context deadline exceeded", 1)})
+    ok, outcomes, _ = converge_on(standins, tools, steps)
+    assert (ok, outcomes) == (False, [
+        ("cert-manager", "failed", [
+            "cert-manager: chart: install cert-manager/cert-manager: not installed (chart"
+            " cert-manager v1.13.1): exit 1: Error: release cert-manager failed, and"
+            " has been uninstalled due to rollback-on-failure being set: context deadline"
+            " exceeded"]),
+        ("issuers", "skipped", [])])
+    assert standins.releases() == {}
+    ok, outcomes, _ = converge_on(standins, tools, steps)
+    assert (ok, [s for _, s, _ in outcomes]) == (True, ["changed", "changed"])
+    assert converge_on(standins, tools, steps)[1] == [("cert-manager", "ok", []),
+                                                      ("issuers", "ok", [])]
+
+
+def test_an_object_that_never_becomes_ready(standins: Standins, tools: Tools,
+                                            tmp_path: Path) -> None:
+    steps = cert_manager_steps(standins, tools, tmp_path)
+    standins.inject(not_ready={"ClusterIssuer/-/letsencrypt-prod":
+                               "Failed to register ACME account: 429 urn:ietf:params:acme:"
+                               "error:rateLimited"})
+    ok, outcomes, _ = converge_on(standins, tools, steps)
+    assert not ok
+    assert outcomes[1] == ("issuers", "failed", [
+        "cert-manager: ClusterIssuers: create ClusterIssuer/-/letsencrypt-prod: exit 1: error:"
+        " timed out waiting for the condition on clusterissuers/letsencrypt-prod"])
+    # the next run: applied already, still not Ready: it waits again, and says why
+    ok, outcomes, _ = converge_on(standins, tools, steps)
+    assert outcomes[1] == ("issuers", "failed", [
+        "cert-manager: ClusterIssuers: wait for ClusterIssuer/-/letsencrypt-prod: exit 1:"
+        " error: timed out waiting for the condition on clusterissuers/letsencrypt-prod"])
+
+
+def test_a_canary_secret_travels_on_stdin_only(standins: Standins, tools: Tools,
+                                               tmp_path: Path) -> None:
+    grafana = Release(name="grafana", namespace="monitoring", repo_name="grafana",
+                      repo_url="https://grafana.github.io/helm-charts", chart="grafana",
+                      version="8.0.0", values_source="helm-values/grafana.yaml",
+                      values={"adminPassword": CANARY})
+    archive = chart_archive(tmp_path / "charts", "grafana", "8.0.0")
+    steps: list[Step] = [
+        probe_step(tools),
+        HelmReleaseStep("grafana", "grafana: chart", tools, grafana, archive=lambda r: archive),
+    ]
+    reports = [converge_on(standins, tools, steps) for _ in range(2)]
+    standins.edit("Secret/probe/grafana-admin", {("data", "password"): "ZHJpZnQ="},
+                  manager=None)
+    reports.append(converge_on(standins, tools, steps))
+    assert [[s for _, s, _ in outcomes] for _, outcomes, _ in reports] == [
+        ["changed", "changed"], ["ok", "ok"], ["changed", "ok"]]
+    secrets = (CANARY, base64.b64encode(CANARY.encode()).decode())
+    calls = standins.calls()
+    assert any(CANARY.encode() in c.stdin for c in calls)  # it did travel, on stdin
+    for call in calls:
+        for secret in secrets:
+            assert secret not in " ".join(call.argv), call.line
+            assert not [k for k, v in call.env.items() if secret in v], call.line
+            if call.binary == "kubectl":  # kubectl diff masks Secret data
+                assert secret not in call.stdout + call.stderr, call.line
+    for _, outcomes, printed in reports:
+        assert not [s for s in secrets if s in printed or s in repr(outcomes)]
