@@ -858,3 +858,21 @@ def test_a_canary_secret_travels_on_stdin_only(standins: Standins, tools: Tools,
                 assert secret not in call.stdout + call.stderr, call.line
     for _, outcomes, printed in reports:
         assert not [s for s in secrets if s in printed or s in repr(outcomes)]
+
+
+# Bugs found in tasks/ with the stand-ins (these fail until they are fixed) ---------------
+
+def test_the_diff_program_tools_env_names_survives_kubectl(standins: Standins, tools: Tools
+                                                           ) -> None:
+    # BUG (tasks/cluster/kube.py Tools.env): KUBECTL_EXTERNAL_DIFF is "<python>
+    # <repo>/tasks/cluster/kdiff.py". kubectl 1.33 splits it on spaces and keeps only the
+    # words matching ^[a-zA-Z0-9-=]+$ after the program (diff.go getCommand; the regex is
+    # in the real kubectl-v33 binary, and test_real_kubectl_diff.py shows the real kubectl
+    # doing it): the script's path is dropped, python is run on the LIVE folder ("can't
+    # find '__main__' module"), and every ObjectsStep fails reading its objects. One
+    # executable path (kdiff.py with a shebang, or a wrapper script) would survive.
+    words = tools.env(standins.kubeconfig)["KUBECTL_EXTERNAL_DIFF"].split(" ")
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools, NS)],
+                                  fix_external_diff=False)
+    assert (ok, outcomes) == (True, [("probe", "changed", ["create Namespace/-/probe"])]), \
+        (words, outcomes)
