@@ -876,3 +876,54 @@ def test_the_diff_program_tools_env_names_survives_kubectl(standins: Standins, t
                                   fix_external_diff=False)
     assert (ok, outcomes) == (True, [("probe", "changed", ["create Namespace/-/probe"])]), \
         (words, outcomes)
+
+
+@pytest.mark.parametrize("binary", ["kubectl", "helm"])
+def test_credentials_refused_are_named_unauthorized(standins: Standins, tools: Tools,
+                                                    tmp_path: Path, binary: str) -> None:
+    # BUG (tasks/cluster/kube.py api_error): kubectl 1.33 and helm 3/4 say "the server has
+    # asked for the client to provide credentials" for a 401 (the real binaries, and
+    # infrahq/infra#1181, kubernetes/minikube#8945); api_error looks for "unauthorized" or
+    # "you must be logged in" only, so the operator gets the raw line instead of "the API
+    # refused our credentials (Unauthorized): ... Re-run inv k3s.install".
+    standins.inject(unauthorized=True)
+    steps = [probe_step(tools)] if binary == "kubectl" else \
+        cert_manager_steps(standins, tools, tmp_path)[:1]
+    ok, outcomes, _ = converge_on(standins, tools, steps)
+    what = "reading probe objects" if binary == "kubectl" else "listing Helm releases"
+    assert (ok, outcomes[0]) == (False, (steps[0].id, "failed", [
+        f"{what}: the API refused our credentials (Unauthorized): is the kubeconfig from"
+        " this cluster? Re-run inv k3s.install to fetch it again"]))
+
+
+def test_a_helm_wait_failure_names_the_resource_that_is_not_ready(
+        standins: Standins, tools: Tools, tmp_path: Path) -> None:
+    # BUG (tasks/engine/errors.py CommandFailed keeps the last stderr line only): helm 4
+    # reports a failed wait on two lines ("... resource Deployment/ns/name not ready.
+    # status: InProgress, message: Available: 0/1" then "context deadline exceeded"), so
+    # the operator reads "context deadline exceeded" and not what never became ready. The
+    # same cut turns kubectl's apply conflict into its last line, "See https://kubernetes.io
+    # /docs/reference/using-api/server-side-apply/#conflicts".
+    steps = cert_manager_steps(standins, tools, tmp_path)[:1]
+    standins.inject(not_ready={"Deployment/cert-manager/cert-manager": "image pull back-off"})
+    ok, outcomes, _ = converge_on(standins, tools, steps)
+    assert not ok
+    assert "resource Deployment/cert-manager/cert-manager not ready" in outcomes[0][2][0], \
+        outcomes
+
+
+def test_a_drifted_object_flux_manages_is_left_to_flux(standins: Standins, tools: Tools
+                                                       ) -> None:
+    # BUG (tasks/cluster/kube.py diff_fact): someone edits an object Flux manages. On a
+    # real API server the edit takes the field over (from Flux and from us), so our
+    # non-forced server-side dry-run apply conflicts: `kubectl diff` fails (exit 2) before
+    # kdiff sees the object and its Flux labels, and the step fails on a conflict instead
+    # of asking Flux to reconcile, as steps.py promises ("not fought over"). A diff with
+    # --force-conflicts (a dry run: it changes nothing) would show the difference.
+    converge_on(standins, tools, [probe_step(tools, NS, CM)])
+    flux_manages_settings(standins, {"mode": "strict"})
+    standins.edit("ConfigMap/probe/settings", {("data", "mode"): "lenient"})
+    standins.clear_calls()
+    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools, NS, CM)])
+    assert ok, outcomes
+    assert_left_to_flux(standins, outcomes)
