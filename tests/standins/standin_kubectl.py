@@ -1,0 +1,568 @@
+"""STAND-IN for ``kubectl``, for tests only: run by ``tests/standins/kubectl``.
+
+It answers the command lines the cluster steps build (tasks/cluster/kube.py, steps.py)
+from the stand-in cluster in ``$STACK_STANDIN_STATE`` (see standin_common.py), printing
+what kubectl 1.33 prints, with its exit codes; anything else exits 2 with
+``stand-in: unsupported: ...``. The texts were taken from the real kubectl 1.33.9
+(``.cache/bin/kubectl-v33``) run against a closed port and against a minimal local HTTP
+API, and checked against public reports (each quoted where it is used):
+
+- ``diff --server-side --field-manager=M -f -``: writes each object as it is (LIVE) and
+  as it would be after the apply (MERGED) into two temporary folders, one file each
+  named ``<group>.<version>.<Kind>.<namespace>.<name>`` (kubectl's diff.go
+  ``InfoObject.Name``), managedFields left out, Secret data masked (``***``, kubectl's
+  ``Masker``); then runs ``$KUBECTL_EXTERNAL_DIFF`` split on spaces, keeping only the
+  arguments matching ``^[a-zA-Z0-9-=]+$`` and putting them after the two folders
+  (kubectl's ``DiffProgram.getCommand``), passes its output through and exits with its
+  code (0 or 1; above 1: ``error: failed to run ...``, exit 2);
+- ``apply --server-side --field-manager=M -f -``: stores the objects in order (a field
+  another manager owns with another value is a conflict, as the API server says it;
+  ``--force-conflicts``, on diff or apply, takes such fields over);
+- ``wait --for=condition=C --timeout=Ns TYPE/NAME [-n NS]``, ``rollout status``,
+  ``annotate [--overwrite]``, ``create --dry-run=server -f -``, ``version -o json``,
+  ``get TYPE [NAME] [-n NS | -A] -o json``.
+
+Waits never really wait: a condition that is not met is reported as kubectl reports a
+timeout, at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from standin_common import (
+    Api,
+    Kind,
+    State,
+    Streams,
+    Unsupported,
+    api,
+    conflict_message,
+    go_json,
+    klog_error,
+    klog_line,
+    normalize,
+    parse_flags,
+    run_standin,
+    seconds,
+    server_side_apply,
+    update_fields,
+    without_managed_fields,
+)
+
+CONFLICT_HELP = """Please review the fields above--they currently have other managers. Here
+are the ways you can resolve this warning:
+* If you intend to manage all of these fields, please re-run the apply
+  command with the `--force-conflicts` flag.
+* If you do not intend to manage all of the fields, please edit your
+  manifest to remove references to the fields that should keep their
+  current managers.
+* You may co-own fields by updating your manifest to match the existing
+  value; in this case, you'll become the manager if the other manager(s)
+  stop managing the field (remove it from their configuration).
+See https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts"""
+# ^ kubectl apply's text after an SSA conflict, as printed in kvaps/helm-ensurecrds#2 and
+#   prometheus-community/helm-charts#1668 (kubectl 1.2x-1.3x).
+
+VALID_DIFF_ARG = re.compile(r"^[a-zA-Z0-9-=]+$")  # kubectl 1.33 diff.go getCommand
+
+
+class Fail(Exception):
+    """kubectl printed ``text`` on stderr and exited ``rc``."""
+
+    def __init__(self, text: str, rc: int = 1) -> None:
+        super().__init__(text)
+        self.text, self.rc = text, rc
+
+
+# Reaching the API ------------------------------------------------------------------------
+
+def check_api(state: State, command: str) -> Api:
+    """Raise what kubectl 1.33.9 prints when the API cannot be used (captured from the
+    real binary against a closed port and against an API answering 401):
+
+    - diff: a klog line, then ``error: unable to recognize "STDIN": <cause>``, exit 2;
+    - apply/create: ``error: error validating "STDIN": error validating data: failed to
+      download openapi: <cause>; if you choose ...``, exit 1;
+    - the others: klog lines, then ``The connection to the server HOST:PORT was refused -
+      did you specify the right host or port?`` (kubernetes/kubectl#1414 shows the same
+      line), or ``error: You must be logged in to the server (the server has asked for the
+      client to provide credentials)`` (infrahq/infra#1181, kubernetes/minikube#8945),
+      exit 1."""
+    where = api(state)
+    if where.failure is None:
+        return where
+    discovery = where.cause("/api?timeout=32s")
+    klog = klog_error("couldn't get current server API group list: "
+                      + discovery.replace('"', '\\"'))
+    if command == "diff":
+        raise Fail(f'{klog}\nerror: unable to recognize "STDIN": {discovery}', 2)
+    if command in ("apply", "create"):
+        raise Fail('error: error validating "STDIN": error validating data: failed to download'
+                   f" openapi: {where.cause('/openapi/v2?timeout=32s')}; if you choose to"
+                   " ignore these errors, turn validation off with --validate=false")
+    last = (f"The connection to the server {where.hostport} was refused - did you specify"
+            " the right host or port?" if where.failure == "unreachable" else
+            "error: You must be logged in to the server (the server has asked for the client"
+            " to provide credentials)")
+    raise Fail("\n".join([klog] * 4 + [last]))
+
+
+# Manifests ------------------------------------------------------------------------------
+
+def documents(stdin: bytes) -> list[dict[str, Any]]:
+    try:
+        docs = [d for d in yaml.safe_load_all(stdin.decode()) if d is not None]
+    except yaml.YAMLError as exc:
+        raise Fail(f'error: error parsing STDIN: error converting YAML to JSON: {exc}') from None
+    out: list[dict[str, Any]] = []
+    for doc in docs:
+        if not isinstance(doc, dict):
+            raise Unsupported("a YAML document that is not a mapping")
+        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            out += doc["items"]
+        else:
+            out.append(doc)
+    return out
+
+
+def mapping_error(doc: dict[str, Any], namespace: str) -> str:
+    """kubectl's text for a kind the API does not serve (as the real 1.33.9 printed it):
+    ``resource mapping not found for name: "x" namespace: "" from "STDIN": no matches for
+    kind "ClusterIssuer" in version "cert-manager.io/v1"`` + ``ensure CRDs are installed
+    first``."""
+    meta = doc.get("metadata") or {}
+    return (f'resource mapping not found for name: "{meta.get("name", "")}" namespace:'
+            f' "{namespace}" from "STDIN": no matches for kind "{doc.get("kind", "")}" in'
+            f' version "{doc.get("apiVersion", "")}"\nensure CRDs are installed first')
+
+
+def locate(state: State, kinds: list[Kind], doc: dict[str, Any], default_ns: str
+           ) -> tuple[Kind | None, str, str]:
+    """(kind or None when not served, namespace, name) of a manifest."""
+    if not doc.get("apiVersion") or not doc.get("kind") or \
+            not (doc.get("metadata") or {}).get("name"):
+        raise Fail('error: error validating "STDIN": error validating data: [apiVersion, kind'
+                   " or metadata.name not set]; if you choose to ignore these errors, turn"
+                   " validation off with --validate=false")
+    group, _, version = str(doc["apiVersion"]).rpartition("/")
+    kind = next((k for k in kinds if k.group == group and k.kind == doc["kind"]
+                 and version in k.versions), None)
+    meta = doc["metadata"]
+    if kind is None:  # kubectl cannot tell whether it is namespaced: the manifest's
+        return None, str(meta.get("namespace") or ""), str(meta["name"])
+    namespace = str(meta.get("namespace") or default_ns) if kind.namespaced else ""
+    return kind, namespace, str(meta["name"])
+
+
+def not_found(kind: Kind, name: str) -> str:
+    # the API's NotFound message, as kubectl prints it: `Error from server (NotFound):
+    # deployments.apps "x" not found` (kubectl 1.33.9 on `get namespace nope`)
+    return f'Error from server (NotFound): {kind.resource} "{name}" not found'
+
+
+def ns_not_found(namespace: str, creating: bool = False) -> str:
+    # kubectl 1.33.9 (real, against an API answering 404): diff and apply print
+    # `Error from server (NotFound): namespaces "x" not found`; create adds its source
+    where = 'error when creating "STDIN": ' if creating else ""
+    return f'Error from server (NotFound): {where}namespaces "{namespace}" not found'
+
+
+def print_errors(errors: list[str]) -> str:
+    # one error: "error: " prefixed unless it is the API's; several: one line each, as
+    # they come (kubectl 1.33.9's output for create with two failing objects)
+    if len(errors) == 1:
+        e = errors[0]
+        return e if e.startswith(("Error from server", "error: ")) else f"error: {e}"
+    return "\n".join(errors)
+
+
+# diff ------------------------------------------------------------------------------------
+
+def masked(live: dict[str, Any] | None, merged: dict[str, Any] | None
+           ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """kubectl's Masker: Secret data values as ``***``, ``*** (before)``/``*** (after)``
+    where they differ (kubectl diff.go, 1.2x onwards)."""
+    live, merged = copy.deepcopy(live), copy.deepcopy(merged)
+    before = (live or {}).get("data") if isinstance((live or {}).get("data"), dict) else None
+    after = (merged or {}).get("data") if isinstance((merged or {}).get("data"), dict) else None
+    before, after = before or {}, after or {}
+    for key in list(before):
+        if key in after:
+            if before[key] != after[key]:
+                before[key], after[key] = "*** (before)", "*** (after)"
+                continue
+            after[key] = "***"
+        before[key] = "***"
+    for key in after:
+        if key not in before:
+            after[key] = "***"
+    if live is not None and "data" in live:
+        live["data"] = before
+    if merged is not None and "data" in merged:
+        merged["data"] = after
+    return live, merged
+
+
+def as_file(obj: dict[str, Any] | None, secret: bool) -> str:
+    # kubectl prints nothing for a missing object, "null" for a masked missing Secret
+    # (both seen in the real kubectl 1.33.9's LIVE folder)
+    if obj is None:
+        return "null\n" if secret else ""
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True)
+
+
+def cmd_diff(state: State, flags: dict[str, str], streams: Streams) -> int:
+    if flags.get("server-side") != "true" or flags.get("filename") != "-":
+        raise Unsupported("diff without --server-side -f -")
+    manager = flags.get("field-manager", "kubectl")
+    docs = documents(streams.stdin())
+    check_api(state, "diff")
+    kinds = state.kinds()
+    live_dir = Path(tempfile.mkdtemp(prefix="LIVE-"))
+    merged_dir = Path(tempfile.mkdtemp(prefix="MERGED-"))
+    try:
+        for doc in docs:
+            kind, namespace, name = locate(state, kinds, doc, flags.get("namespace", "default"))
+            if kind is None:
+                raise Fail(f"error: {mapping_error(doc, namespace)}", 2)
+            local = normalize(doc, kind, namespace or None)
+            live = state.get(kind, namespace or None, name)
+            if kind.namespaced and not state.namespace_exists(namespace):
+                raise Fail(ns_not_found(namespace), 2)
+            merged, conflicts = server_side_apply(live, local, manager,
+                                                  force=flags.get("force-conflicts") == "true")
+            if conflicts and flags.get("force-conflicts") != "true":
+                # a 409 on the dry-run apply: kubectl retries (4 times), warns, then fails
+                gvk = f"{kind.group}/{doc['apiVersion'].rpartition('/')[2]}, Kind={kind.kind}"
+                warn = klog_line("W", "diff.go:693", f"Object ({gvk}: {name}) keeps changing,"
+                                 " diffing without lock")
+                raise Fail(f"{warn}\nError from server (Conflict): {conflict_message(conflicts)}",
+                           2)
+            if live is None and kind.kind == "Namespace" and not kind.group:
+                merged.setdefault("metadata", {}).setdefault("labels", {})[
+                    "kubernetes.io/metadata.name"] = name
+            live_view = without_managed_fields(state.observe(kind, live))
+            merged_view = without_managed_fields(state.observe(kind, merged))
+            secret = kind.kind == "Secret" and not kind.group
+            if secret:
+                live_view, merged_view = masked(live_view, merged_view)
+            version = str(doc["apiVersion"]).rpartition("/")[2]
+            group = f"{kind.group}." if kind.group else ""
+            file = f"{group}{version}.{kind.kind}.{namespace}.{name}"
+            (live_dir / file).write_text(as_file(live_view, secret))
+            (merged_dir / file).write_text(as_file(merged_view, secret))
+        return run_diff_program(live_dir, merged_dir, streams)
+    finally:
+        shutil.rmtree(live_dir, ignore_errors=True)
+        shutil.rmtree(merged_dir, ignore_errors=True)
+
+
+def run_diff_program(live: Path, merged: Path, streams: Streams) -> int:
+    spec = os.environ.get("KUBECTL_EXTERNAL_DIFF", "")
+    if spec:
+        words = spec.split(" ")
+        program = words[0]
+        argv = [program, str(live), str(merged), *(w for w in words[1:] if VALID_DIFF_ARG.match(w))]
+    else:
+        program = "diff"
+        argv = ["diff", "-u", "-N", str(live), str(merged)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise Fail(f'error: failed to run "{program}": exec: "{program}": executable file not'
+                   " found in $PATH", 2) from None
+    except PermissionError:
+        raise Fail(f'error: failed to run "{program}": fork/exec {program}: permission denied',
+                   2) from None
+    streams.out.write(proc.stdout)
+    streams.err.write(proc.stderr)
+    if proc.returncode in (0, 1):
+        return proc.returncode
+    raise Fail(f'error: failed to run "{program}": exit status {proc.returncode}', 2)
+
+
+# apply / create ------------------------------------------------------------------------
+
+def cmd_apply(state: State, flags: dict[str, str], streams: Streams) -> int:
+    if flags.get("server-side") != "true" or flags.get("filename") != "-":
+        raise Unsupported("apply without --server-side -f -")
+    manager = flags.get("field-manager", "kubectl")
+    docs = documents(streams.stdin())
+    check_api(state, "apply")
+    kinds = state.kinds()  # discovery is read once: CRDs applied now serve no kind yet
+    errors: list[str] = []
+    for doc in docs:
+        kind, namespace, name = locate(state, kinds, doc, flags.get("namespace", "default"))
+        if kind is None:
+            errors.append(mapping_error(doc, namespace))
+            continue
+        if kind.namespaced and not state.namespace_exists(namespace):
+            errors.append(ns_not_found(namespace))
+            continue
+        live = state.get(kind, namespace or None, name)
+        force = flags.get("force-conflicts") == "true"
+        merged, conflicts = server_side_apply(live, normalize(doc, kind, namespace or None),
+                                              manager, force=force)
+        if conflicts and not force:
+            errors.append(f"{conflict_message(conflicts)}\n{CONFLICT_HELP}")
+            continue
+        state.put(kind, merged, live)
+        # "namespace/probe serverside-applied" (the real kubectl 1.33.9), kind.group added
+        # for other groups ("clusterissuer.cert-manager.io/x serverside-applied")
+        streams.out.write(f"{kind.printed}/{name} serverside-applied\n")
+    if errors:
+        streams.err.write(print_errors(errors) + "\n")
+        return 1
+    return 0
+
+
+def cmd_create(state: State, flags: dict[str, str], streams: Streams) -> int:
+    if flags.get("dry-run") != "server" or flags.get("filename") != "-":
+        raise Unsupported("create without --dry-run=server -f -")
+    docs = documents(streams.stdin())
+    check_api(state, "create")
+    kinds = state.kinds()
+    errors: list[str] = []
+    for doc in docs:
+        kind, namespace, name = locate(state, kinds, doc, flags.get("namespace", "default"))
+        if kind is None:
+            errors.append(mapping_error(doc, namespace))
+        elif kind.namespaced and not state.namespace_exists(namespace):
+            errors.append(ns_not_found(namespace, creating=True))
+        elif state.get(kind, namespace or None, name) is not None:
+            errors.append(f'Error from server (AlreadyExists): error when creating "STDIN":'
+                          f' {kind.resource} "{name}" already exists')
+        else:
+            streams.out.write(f"{kind.printed}/{name} created (server dry run)\n")
+    if errors:
+        streams.err.write(print_errors(errors) + "\n")
+        return 1
+    return 0
+
+
+# Reading and waiting ----------------------------------------------------------------------
+
+def target(state: State, words: list[str]) -> tuple[Kind, str]:
+    """``TYPE/NAME`` (or ``TYPE NAME``) -> (kind, name)."""
+    if len(words) == 1 and "/" in words[0]:
+        type_, name = words[0].split("/", 1)
+    elif len(words) == 2 and "/" not in words[0]:
+        type_, name = words
+    else:
+        raise Unsupported(" ".join(words))
+    kind = state.resource_type(type_)
+    if kind is None:
+        raise Fail(f'error: the server doesn\'t have a resource type "{type_}"')
+    return kind, name
+
+
+def fetch(state: State, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
+    obj = state.observe(kind, state.get(kind, namespace if kind.namespaced else None, name))
+    if obj is None:
+        raise Fail(not_found(kind, name))
+    return obj
+
+
+def cmd_wait(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
+    wanted = flags.get("for", "")
+    if not wanted.startswith("condition=") or "timeout" not in flags:
+        raise Unsupported("wait without --for=condition= and --timeout")
+    seconds(flags["timeout"])
+    condition, _, value = wanted.removeprefix("condition=").partition("=")
+    check_api(state, "wait")
+    kind, name = target(state, words)
+    obj = fetch(state, kind, flags.get("namespace", "default"), name)
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if str(c.get("type", "")).lower() == condition.lower() and \
+                str(c.get("status", "")).lower() == (value or "true").lower():
+            # "deployment.extensions/example condition met" (kubernetes/kubernetes#80896)
+            streams.out.write(f"{kind.printed}/{name} condition met\n")
+            return 0
+    # "error: timed out waiting for the condition on cephclusters/my-cluster"
+    # (kubernetes/kubectl#1414)
+    raise Fail(f"error: timed out waiting for the condition on {kind.plural}/{name}")
+
+
+def cmd_rollout(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
+    if words[:1] != ["status"] or "timeout" not in flags:
+        raise Unsupported("rollout other than status --timeout")
+    seconds(flags["timeout"])
+    check_api(state, "rollout")
+    kind, name = target(state, words[1:])
+    if kind.group != "apps" or kind.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+        raise Unsupported(f"rollout status of a {kind.kind}")
+    obj = fetch(state, kind, flags.get("namespace", "default"), name)
+    status = obj.get("status") or {}
+    want = int(status.get("replicas", 1))
+    ready = int(status.get("availableReplicas", 0))
+    # the texts of kubectl's rollout status viewers (kubernetes/kubectl#1284 shows the
+    # Deployment's "Waiting for deployment ... rollout to finish" line)
+    if ready >= want:
+        streams.out.write({
+            "Deployment": f'deployment "{name}" successfully rolled out\n',
+            "DaemonSet": f'daemon set "{name}" successfully rolled out\n',
+            "StatefulSet": f"statefulset rolling update complete {want} pods at revision"
+                           f" {name}-standin...\n",
+        }[kind.kind])
+        return 0
+    streams.out.write({
+        "Deployment": f'Waiting for deployment "{name}" rollout to finish: {ready} of {want}'
+                      " updated replicas are available...\n",
+        "DaemonSet": f'Waiting for daemon set "{name}" rollout to finish: {ready} of {want}'
+                     " updated pods are available...\n",
+        "StatefulSet": f"Waiting for {want - ready} pods to be ready...\n",
+    }[kind.kind])
+    raise Fail("error: timed out waiting for the condition")
+
+
+def cmd_annotate(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
+    pairs = [w for w in words if "=" in w or w.endswith("-")]
+    names = [w for w in words if w not in pairs]
+    if not pairs:
+        raise Unsupported("annotate without KEY=VALUE")
+    check_api(state, "annotate")
+    kind, name = target(state, names)
+    namespace = flags.get("namespace", "default")
+    obj = state.get(kind, namespace if kind.namespaced else None, name)
+    if obj is None:
+        raise Fail(not_found(kind, name))
+    current = (obj.get("metadata") or {}).get("annotations") or {}
+    changes: dict[tuple[str, ...], Any] = {}
+    for pair in pairs:
+        if pair.endswith("-") and "=" not in pair:
+            changes[("metadata", "annotations", pair[:-1])] = None
+            continue
+        key, _, value = pair.partition("=")
+        if key in current and current[key] != value and flags.get("overwrite") != "true":
+            raise Fail("error: --overwrite is false but found the following declared"
+                       f" annotation(s): '{key}' already has a value ({current[key]})")
+        changes[("metadata", "annotations", key)] = value
+    state.put(kind, update_fields(obj, changes, "kubectl-annotate"), obj)
+    streams.out.write(f"{kind.printed}/{name} annotated\n")
+    return 0
+
+
+def cmd_get(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
+    if flags.get("output") != "json" or not words:
+        raise Unsupported("get without -o json")
+    check_api(state, "get")
+    if "/" in words[0]:
+        kind, name = target(state, words[:1])
+        names = [name, *words[1:]]
+    else:
+        kind_ = state.resource_type(words[0])
+        if kind_ is None or "," in words[0]:
+            if "," in words[0]:
+                raise Unsupported("get of several types")
+            raise Fail(f'error: the server doesn\'t have a resource type "{words[0]}"')
+        kind, names = kind_, words[1:]
+    everywhere = flags.get("all-namespaces") == "true"
+    namespace = None if everywhere else flags.get("namespace", "default")
+    if names:
+        items = [without_managed_fields(fetch(state, kind, namespace or "default", n))
+                 for n in names]
+        if len(items) == 1:
+            # kubectl 1.33.9 prints one object with 4-space indents and sorted keys
+            streams.out.write(go_json(items[0], indent=4) + "\n")
+            return 0
+    else:
+        items = [without_managed_fields(state.observe(kind, o))
+                 for o in state.list(kind, namespace if kind.namespaced else None)]
+    # the list shape of kubectl 1.33.9 (real, `get namespaces -o json`)
+    streams.out.write(go_json({"apiVersion": "v1", "items": items, "kind": "List",
+                               "metadata": {"resourceVersion": ""}}, indent=4) + "\n")
+    return 0
+
+
+def cmd_version(state: State, flags: dict[str, str], streams: Streams) -> int:
+    if flags.get("output") != "json":
+        raise Unsupported("version without -o json")
+    config = state.config()
+    # the shape of the real kubectl 1.33.9's `version -o json` (client and kustomize
+    # versions as it prints them, commit and build date marked as a stand-in's); the
+    # server part is the API's /version, with the 1.31+ emulation/compatibility fields
+    client = {"major": "1", "minor": "33", "gitVersion": config["kubectl_version"],
+              "gitCommit": "standin", "gitTreeState": "clean",
+              "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.13", "compiler": "gc",
+              "platform": "linux/amd64"}
+    data: dict[str, Any] = {"clientVersion": client, "kustomizeVersion": "v5.6.0"}
+    failure = None
+    if flags.get("client") != "true":
+        try:
+            check_api(state, "version")
+        except Fail as exc:
+            failure = exc
+        else:
+            v = str(config["server_version"])
+            major, minor = v.lstrip("v").split(".")[:2]
+            data["serverVersion"] = {
+                "major": major, "minor": minor, "emulationMajor": major,
+                "emulationMinor": minor, "minCompatibilityMajor": major,
+                "minCompatibilityMinor": str(int(minor) - 1), "gitVersion": v,
+                "gitCommit": "standin", "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.4",
+                "compiler": "gc", "platform": "linux/amd64"}
+    streams.out.write(go_json(data, indent=2) + "\n")
+    if failure is not None:
+        streams.err.write(failure.text.splitlines()[-1] + "\n")
+        return 1
+    return 0
+
+
+# The command line -------------------------------------------------------------------------
+
+FLAGS = {
+    "-n": "namespace", "--namespace": "namespace", "-o": "output", "--output": "output",
+    "-f": "filename", "--filename": "filename", "--server-side": "server-side?",
+    "--field-manager": "field-manager", "--for": "for", "--timeout": "timeout",
+    "--overwrite": "overwrite?", "--dry-run": "dry-run", "-A": "all-namespaces?",
+    "--all-namespaces": "all-namespaces?", "--client": "client?",
+    "--force-conflicts": "force-conflicts?",
+}
+ALLOWED = {
+    "diff": {"server-side", "field-manager", "filename", "namespace", "force-conflicts"},
+    "apply": {"server-side", "field-manager", "filename", "namespace", "force-conflicts"},
+    "create": {"dry-run", "filename", "namespace"},
+    "wait": {"for", "timeout", "namespace"},
+    "rollout": {"timeout", "namespace"},
+    "annotate": {"overwrite", "namespace"},
+    "get": {"output", "namespace", "all-namespaces"},
+    "version": {"output", "client"},
+}
+
+
+def handle(state: State, args: list[str], streams: Streams) -> int:
+    if not args or args[0] not in ALLOWED:
+        raise Unsupported(" ".join(args[:1]))
+    command = args[0]
+    flags, words = parse_flags(args[1:], FLAGS)
+    if set(flags) - ALLOWED[command]:
+        raise Unsupported(f"{command} {sorted(set(flags) - ALLOWED[command])}")
+    try:
+        if command in ("diff", "apply", "create", "version"):
+            if words:
+                raise Unsupported(f"{command} {words}")
+            return {"diff": cmd_diff, "apply": cmd_apply, "create": cmd_create,
+                    "version": cmd_version}[command](state, flags, streams)
+        return {"wait": cmd_wait, "rollout": cmd_rollout, "annotate": cmd_annotate,
+                "get": cmd_get}[command](state, flags, words, streams)
+    except Fail as exc:
+        streams.err.write(exc.text + "\n")
+        return exc.rc
+
+
+if __name__ == "__main__":
+    sys.exit(run_standin("kubectl", sys.argv[1:], handle))
