@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,15 +69,33 @@ class Tools:
         return cls(kubectl=_find("kubectl", "STACK_KUBECTL"), helm=helm, helm_major=major)
 
     def env(self, kubeconfig: Path) -> dict[str, str]:
-        """KUBECONFIG, helm's folders inside the project cache, and our diff program."""
+        """KUBECONFIG, helm's folders inside the project cache, and our diff program.
+
+        kubectl keeps, of ``KUBECTL_EXTERNAL_DIFF``'s words after the program, only those
+        that look like flags: a path to kdiff.py would be dropped. So the program is one
+        executable, written next to the (private) kubeconfig, that runs kdiff.py.
+        """
         helm = REPO_ROOT / ".cache" / "helm"
         return {
             "KUBECONFIG": str(kubeconfig),
             "HELM_CACHE_HOME": str(helm / "cache"),
             "HELM_CONFIG_HOME": str(helm / "config"),
             "HELM_DATA_HOME": str(helm / "data"),
-            "KUBECTL_EXTERNAL_DIFF": f"{sys.executable} {DIFF_PROGRAM}",
+            "KUBECTL_EXTERNAL_DIFF": str(diff_program(kubeconfig.parent)),
         }
+
+
+def diff_program(folder: Path) -> Path:
+    """``folder/stack-kdiff``: runs kdiff.py with this Python (made once per folder)."""
+    path = folder / "stack-kdiff"
+    run = f"{shlex.quote(sys.executable)} {shlex.quote(str(DIFF_PROGRAM))}"
+    text = f"#!/bin/sh\nexec {run} \"$@\"\n"
+    if not path.is_file() or path.read_text() != text:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o700)
+        tmp.replace(path)
+    return path
 
 
 # Errors --------------------------------------------------------------------------------
@@ -91,7 +110,7 @@ def api_error(stderr: str, what: str) -> str | None:
     low = text.lower()
     if not text or "notfound" in low.replace(" ", "") or "not found" in low:
         return None
-    if "unauthorized" in low or "you must be logged in" in low:
+    if "unauthorized" in low or "you must be logged in" in low or "provide credentials" in low:
         return f"{what}: the API refused our credentials (Unauthorized): is the kubeconfig" \
                " from this cluster? Re-run inv k3s.install to fetch it again"
     if "forbidden" in low:
@@ -168,7 +187,7 @@ def diff_fact(tools: Tools, component: str, docs: Sequence[Document], *,
     (an exec fact), never into the text of a script.
     """
     argv = (tools.kubectl, "diff", "--server-side", f"--field-manager={FIELD_MANAGER}",
-            "-f", "-")
+            "--force-conflicts", "-f", "-")
     stream = manifest_stream(docs)
 
     def parse(raw: Raw) -> DiffResult:
@@ -182,10 +201,12 @@ def diff_fact(tools: Tools, component: str, docs: Sequence[Document], *,
 
 
 def apply(tools: Tools, docs: Sequence[Document], label: str) -> Command:
-    """Server-side apply of ``docs`` from stdin, one field manager (never forced over
-    another manager's fields: a conflict is an error to read, not to overwrite)."""
+    """Server-side apply of ``docs`` from stdin, one field manager, taking back fields
+    someone else changed (``kubectl edit``): these objects are ours. Objects a Flux
+    Kustomization manages are never applied (the steps ask Flux to reconcile them)."""
     return Command((tools.kubectl, "apply", "--server-side", f"--field-manager={FIELD_MANAGER}",
-                    "-f", "-"), stdin=manifest_stream(docs), stdin_label=label, timeout=120)
+                    "--force-conflicts", "-f", "-"), stdin=manifest_stream(docs),
+                   stdin_label=label, timeout=120)
 
 
 def wait(tools: Tools, kind: str, name: str, namespace: str | None, condition: str,

@@ -146,26 +146,13 @@ class Standins:
         """``Tools.find()``, which finds the stand-ins (and asks helm its version)."""
         return Tools.find()
 
-    def env(self, tools: Tools, *, fix_external_diff: bool = True) -> dict[str, str]:
-        """``tools.env(kubeconfig)``. With ``fix_external_diff``, a $KUBECTL_EXTERNAL_DIFF
-        that kubectl would cut (it keeps only ``^[a-zA-Z0-9-=]+$`` words after the
-        program: tasks/cluster/kube.py's "python /path/kdiff.py" loses its script, see
-        test_standins.py's test of it) is replaced by one wrapper script running the same
-        words, so the rest of our code can be driven while that bug stands."""
-        env = tools.env(self.kubeconfig)
-        words = env["KUBECTL_EXTERNAL_DIFF"].split(" ")
-        if fix_external_diff and not all(KEPT_DIFF_ARG.match(w) for w in words[1:]):
-            wrapper = self.root / "bin" / "kdiff"
-            wrapper.write_text(f'#!/bin/sh\nexec {shlex.join(words)} "$@"\n')
-            wrapper.chmod(0o755)
-            env["KUBECTL_EXTERNAL_DIFF"] = str(wrapper)
-        return env
+    def env(self, tools: Tools) -> dict[str, str]:
+        """``tools.env(kubeconfig)``: the environment the cluster layers give kubectl/helm."""
+        return tools.env(self.kubeconfig)
 
-    def target(self, tools: Tools | None = None, *, fix_external_diff: bool = True
-               ) -> LocalTarget:
+    def target(self, tools: Tools | None = None) -> LocalTarget:
         tools = tools or self.tools()
-        return LocalTarget(name="cluster standin",
-                           env=self.env(tools, fix_external_diff=fix_external_diff))
+        return LocalTarget(name="cluster standin", env=self.env(tools))
 
     # what happened ---------------------------------------------------------------------
     def calls(self, binary: str | None = None) -> list[Call]:

@@ -345,6 +345,8 @@ def cmd_create(state: State, flags: dict[str, str], streams: Streams) -> int:
         elif state.get(kind, namespace or None, name) is not None:
             errors.append(f'Error from server (AlreadyExists): error when creating "STDIN":'
                           f' {kind.resource} "{name}" already exists')
+        elif flags.get("output") == "name":
+            streams.out.write(f"{kind.printed}/{name}\n")
         else:
             streams.out.write(f"{kind.printed}/{name} created (server dry run)\n")
     if errors:
@@ -376,10 +378,41 @@ def fetch(state: State, kind: Kind, namespace: str, name: str) -> dict[str, Any]
     return obj
 
 
+_FILTER = re.compile(r'^(\w+)\[\?\(@\.(\w+)=="([^"]*)"\)\]$')
+
+
+def jsonpath(obj: Any, expression: str) -> Any:
+    """The few JSONPath forms our waits use: ``{.a.b}``, ``{.a[?(@.k=="v")].b}``."""
+    if not (expression.startswith("{.") and expression.endswith("}")):
+        raise Unsupported(f"jsonpath {expression}")
+    value = obj
+    for part in expression[2:-1].split("."):
+        match = _FILTER.match(part)
+        if match:
+            items = (value or {}).get(match[1]) or [] if isinstance(value, dict) else []
+            value = next((i for i in items if isinstance(i, dict)
+                          and str(i.get(match[2])) == match[3]), None)
+        elif re.fullmatch(r"\w+", part):
+            value = value.get(part) if isinstance(value, dict) else None
+        else:
+            raise Unsupported(f"jsonpath {expression}")
+    return value
+
+
 def cmd_wait(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
     wanted = flags.get("for", "")
+    if wanted.startswith("jsonpath=") and "timeout" in flags:
+        expression, _, value = wanted.removeprefix("jsonpath=").rpartition("=")
+        seconds(flags["timeout"])
+        check_api(state, "wait")
+        kind, name = target(state, words)
+        obj = fetch(state, kind, flags.get("namespace", "default"), name)
+        if str(jsonpath(obj, expression)) == value:
+            streams.out.write(f"{kind.printed}/{name} condition met\n")
+            return 0
+        raise Fail(f"error: timed out waiting for the condition on {kind.plural}/{name}")
     if not wanted.startswith("condition=") or "timeout" not in flags:
-        raise Unsupported("wait without --for=condition= and --timeout")
+        raise Unsupported("wait without --for=condition= (or jsonpath=) and --timeout")
     seconds(flags["timeout"])
     condition, _, value = wanted.removeprefix("condition=").partition("=")
     check_api(state, "wait")
@@ -535,7 +568,7 @@ FLAGS = {
 ALLOWED = {
     "diff": {"server-side", "field-manager", "filename", "namespace", "force-conflicts"},
     "apply": {"server-side", "field-manager", "filename", "namespace", "force-conflicts"},
-    "create": {"dry-run", "filename", "namespace"},
+    "create": {"dry-run", "filename", "namespace", "output"},
     "wait": {"for", "timeout", "namespace"},
     "rollout": {"timeout", "namespace"},
     "annotate": {"overwrite", "namespace"},

@@ -87,5 +87,20 @@ def _changed_raw(step: Step) -> dict[str, Raw]:
 
 
 def planned_commands(step: Any) -> list[Command]:
-    changes = step.plan(Facts(_changed_raw(step)))
-    return [c for change in changes for c in change.commands]
+    """The commands ``step`` plans when everything differs; a retry wrapper (until.py)
+    is replaced by what it runs, once."""
+    out = []
+    for change in step.plan(Facts(_changed_raw(step))):
+        for command in change.commands:
+            if len(command.argv) > 1 and command.argv[1].endswith("until.py"):
+                command = Command(command.argv[command.argv.index("--") + 1:], command.stdin,
+                                  command.stdin_label, command.timeout)
+            out.append(command)
+    return out
+
+
+def fact_argv(fact: Any) -> tuple[list[str], bytes]:
+    """How to run a fact alone: its exec command, or its shell line."""
+    if fact.exec is not None:
+        return list(fact.exec.argv), fact.exec.stdin
+    return ["sh", "-c", fact.command], b""

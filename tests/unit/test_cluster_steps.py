@@ -92,7 +92,8 @@ def test_objects_new_ones_are_applied_server_side_then_waited() -> None:
                    {"key": "ClusterIssuer/-/letsencrypt-prod", "state": "new"})
     assert plan_of(objects_step(), raw) == [(
         "create Namespace/-/cert-manager, ClusterIssuer/-/letsencrypt-prod",
-        ["/opt/bin/kubectl apply --server-side --field-manager=k3s-vps-platform -f -",
+        ["/opt/bin/kubectl apply --server-side --field-manager=k3s-vps-platform"
+         " --force-conflicts -f -",
          "/opt/bin/kubectl wait --for=condition=Ready --timeout=120s"
          " clusterissuer/letsencrypt-prod"])]
     change = objects_step().plan(Facts({objects_step().diff.key: raw}))[0]

@@ -93,16 +93,9 @@ def test_every_fact_and_command_is_accepted_by_the_real_cli(kubeconfig: Path) ->
 
 
 def commands_of(step: object) -> list[Command]:
-    """The planned commands; a retry wrapper (until.py) is checked by what it runs."""
     from tests.unit.cluster_catalog import planned_commands
 
-    out = []
-    for command in planned_commands(step):
-        if len(command.argv) > 1 and command.argv[1].endswith("until.py"):
-            command = Command(command.argv[command.argv.index("--") + 1:], command.stdin,
-                              command.stdin_label, command.timeout)
-        out.append(command)
-    return out
+    return planned_commands(step)
 
 
 def test_the_catalog_covers_every_kind_of_command() -> None:

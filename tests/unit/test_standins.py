@@ -545,12 +545,11 @@ def cert_manager_steps(standins: Standins, tools: Tools, tmp_path: Path) -> list
     ]
 
 
-def converge_on(standins: Standins, tools: Tools, steps: list[Step], *, check: bool = False,
-                fix_external_diff: bool = True) -> tuple[bool, list[tuple[str, str, list[str]]],
-                                                          str]:
+def converge_on(standins: Standins, tools: Tools, steps: list[Step], *, check: bool = False
+                ) -> tuple[bool, list[tuple[str, str, list[str]]], str]:
     out = io.StringIO()
     summary = Summary()
-    ok = converge(standins.target(tools, fix_external_diff=fix_external_diff), steps,
+    ok = converge(standins.target(tools), steps,
                   check=check, reporter=Reporter(out), summary=summary)
     return ok, [(o.step_id, o.status.value, o.details) for o in summary.outcomes], \
         out.getvalue()
@@ -577,14 +576,14 @@ def test_tools_find_finds_the_standins_and_helm_4(standins: Standins) -> None:
 def test_every_fact_and_command_of_the_catalog_is_understood(standins: Standins,
                                                              tools: Tools) -> None:
     # the catalog of test_real_cli_argv.py: every command line the cluster steps build
-    from tests.unit.cluster_catalog import all_steps, planned_commands
+    from tests.unit.cluster_catalog import all_steps, fact_argv, planned_commands
 
     env = {**os.environ, **standins.env(tools)}
     seen = 0
     for step in all_steps(tools):
         for fact in step.facts():
-            subprocess.run(["sh", "-c", fact.command], env=env, capture_output=True,
-                           check=False)
+            argv, stdin = fact_argv(fact)
+            subprocess.run(argv, input=stdin, env=env, capture_output=True, check=False)
             seen += 1
         for command in planned_commands(step):
             subprocess.run(list(command.argv), input=command.stdin, env=env,
@@ -606,10 +605,10 @@ def test_objects_from_empty_to_converged_then_nothing_to_do(standins: Standins, 
         'apply 4 objects (not there yet: Error from server (NotFound): namespaces "probe" not'
         ' found)'])]
     assert calls_made(standins) == [
-        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -",
-        "kubectl apply --server-side --field-manager=k3s-vps-platform -f -",
+        "kubectl diff --server-side --field-manager=k3s-vps-platform --force-conflicts -f -",
+        "kubectl apply --server-side --field-manager=k3s-vps-platform --force-conflicts -f -",
         "kubectl rollout status deployment/web -n probe --timeout=60s",
-        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"]
+        "kubectl diff --server-side --field-manager=k3s-vps-platform --force-conflicts -f -"]
     assert standins.calls()[1].stdout == (
         "namespace/probe serverside-applied\nconfigmap/settings serverside-applied\n"
         "secret/grafana-admin serverside-applied\ndeployment.apps/web serverside-applied\n")
@@ -619,7 +618,8 @@ def test_objects_from_empty_to_converged_then_nothing_to_do(standins: Standins, 
     ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools)])
     assert (ok, outcomes) == (True, [("probe", "ok", [])])
     assert calls_made(standins) == [
-        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"]  # one read, no write
+        "kubectl diff --server-side --field-manager=k3s-vps-platform --force-conflicts"
+        " -f -"]  # one read, no write
     assert standins.calls()[0].rc == 0
 
 
@@ -627,7 +627,7 @@ def test_objects_in_plan_mode_only_read(standins: Standins, tools: Tools) -> Non
     ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools, NS)], check=True)
     assert (ok, outcomes) == (True, [("probe", "would change", ["create Namespace/-/probe"])])
     assert calls_made(standins) == [
-        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"]
+        "kubectl diff --server-side --field-manager=k3s-vps-platform --force-conflicts -f -"]
     assert "Namespace/-/probe" not in standins.objects()
 
 
@@ -644,23 +644,19 @@ def test_a_drifted_object_is_applied_again(standins: Standins, tools: Tools) -> 
     assert converge_on(standins, tools, [probe_step(tools)])[1] == [("probe", "ok", [])]
 
 
-def test_a_field_taken_over_by_kubectl_edit_is_a_conflict_we_do_not_force(
-        standins: Standins, tools: Tools) -> None:
-    # What a real API server does after `kubectl edit` of a field we apply: the edit took
-    # the field over, our (never forced) server-side apply conflicts, and so does the
-    # server-side diff: the step stops, naming the field and who holds it.
+def test_a_field_taken_over_by_kubectl_edit_is_taken_back(standins: Standins,
+                                                          tools: Tools) -> None:
+    # After `kubectl edit` of a field we apply, the edit owns the field: the server-side
+    # diff and apply force conflicts on our own objects (never on Flux's), so the drift
+    # shows as a change and our value comes back.
     converge_on(standins, tools, [probe_step(tools)])
     standins.edit("ConfigMap/probe/settings", {("data", "mode"): "lenient"})
     standins.clear_calls()
     ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools)])
-    # today the server-side diff fails on the conflict: "reading probe objects: Error from
-    # server (Conflict): Apply failed with 1 conflict: conflict with "kubectl-edit" using
-    # v1: .data.mode"
-    assert (ok, [(step, status) for step, status, _ in outcomes]) == (False, [("probe",
-                                                                                "failed")])
-    assert 'conflict with "kubectl-edit" using v1: .data.mode' in outcomes[0][2][0]
-    assert standins.object("ConfigMap/probe/settings")["data"] == {  # type: ignore[index]
-        "mode": "lenient"}
+    assert (ok, [(step, status) for step, status, _ in outcomes]) == (True, [("probe",
+                                                                               "changed")])
+    assert outcomes[0][2] == ["update ConfigMap/probe/settings"]
+    assert standins.object("ConfigMap/probe/settings")["data"]["mode"] != "lenient"  # type: ignore[index]
 
 
 def flux_manages_settings(standins: Standins, data: dict[str, str]) -> None:
@@ -685,7 +681,8 @@ def assert_left_to_flux(standins: Standins, outcomes: list[tuple[str, str, list[
     assert outcomes == [("probe", "changed", [
         "ask Flux to reconcile flux-system/apps (it manages objects that differ)"])]
     lines = calls_made(standins)
-    assert lines[0] == "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"
+    assert lines[0] == ("kubectl diff --server-side --field-manager=k3s-vps-platform"
+                        " --force-conflicts -f -")
     assert lines[1].startswith("kubectl annotate --overwrite -n flux-system"
                                " kustomization.kustomize.toolkit.fluxcd.io/apps"
                                " reconcile.fluxcd.io/requestedAt=")
@@ -766,7 +763,7 @@ def test_a_chart_then_the_objects_its_crds_serve(standins: Standins, tools: Tool
     assert sorted(calls_made(standins)) == [
         "helm get values cert-manager -n cert-manager -o json",
         "helm list -A --deployed --failed --pending -o json",
-        "kubectl diff --server-side --field-manager=k3s-vps-platform -f -"]
+        "kubectl diff --server-side --field-manager=k3s-vps-platform --force-conflicts -f -"]
 
 
 def test_values_changed_upgrade_and_a_version_bump(standins: Standins, tools: Tools,
@@ -872,8 +869,9 @@ def test_the_diff_program_tools_env_names_survives_kubectl(standins: Standins, t
     # find '__main__' module"), and every ObjectsStep fails reading its objects. One
     # executable path (kdiff.py with a shebang, or a wrapper script) would survive.
     words = tools.env(standins.kubeconfig)["KUBECTL_EXTERNAL_DIFF"].split(" ")
-    ok, outcomes, _ = converge_on(standins, tools, [probe_step(tools, NS)],
-                                  fix_external_diff=False)
+    step = ObjectsStep("probe", "probe objects", tools, [Document("manifests/probe/ns.yaml",
+                                                                  NS)])
+    ok, outcomes, _ = converge_on(standins, tools, [step])
     assert (ok, outcomes) == (True, [("probe", "changed", ["create Namespace/-/probe"])]), \
         (words, outcomes)
 
