@@ -146,7 +146,7 @@ def test_4_a_config_edited_by_hand_is_restored_and_k3s_restarted(vm: LabVm,
     assert ok, text
     assert (dict(outcomes)["k3s-files"], dict(outcomes)["k3s-service"]) == (
         Status.CHANGED, Status.OK)
-    assert "disable" not in sudo(vm, "cat /etc/rancher/k3s/config.yaml")
+    assert "disable: [traefik]" not in sudo(vm, "cat /etc/rancher/k3s/config.yaml")
     assert sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s") == before
     # Edited, and K3s restarted by hand on it: put back, and restarted on ours.
     sudo(vm, "echo 'disable: [traefik]' >>/etc/rancher/k3s/config.yaml"
@@ -156,7 +156,7 @@ def test_4_a_config_edited_by_hand_is_restored_and_k3s_restarted(vm: LabVm,
     assert ok, text
     assert (dict(outcomes)["k3s-files"], dict(outcomes)["k3s-service"]) == (
         Status.CHANGED, Status.CHANGED)
-    assert "disable" not in sudo(vm, "cat /etc/rancher/k3s/config.yaml")
+    assert "disable: [traefik]" not in sudo(vm, "cat /etc/rancher/k3s/config.yaml")
     assert sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s") != edited
 
 
