@@ -53,6 +53,11 @@ class Session:
     trust_new_host_key: bool = False
     reporter: Reporter = field(default_factory=Reporter)
     summary: Summary = field(default_factory=Summary)
+    #: Open connections, one per host, shared by every layer of the run.
+    connections: dict[str, SshTarget] = field(default_factory=dict)
+    #: The first server's admin kubeconfig once read (k3s.install reads it with its
+    #: facts; the cluster layers then need no round trip of their own).
+    node_kubeconfig: dict[str, str] = field(default_factory=dict)
 
     def hosts(self) -> list[Host]:
         if self.only_host:
@@ -70,10 +75,34 @@ class Session:
         )
 
     def target(self, host: Host) -> SshTarget:
+        """A new, unopened connection to ``host`` (see :meth:`connect` for the shared one)."""
         return SshTarget(host.name, self.ssh_settings(host))
 
+    def connect(self, host: Host) -> SshTarget:
+        """The run's open connection to ``host`` (opened the first time)."""
+        target = self.connections.get(host.name)
+        if target is None:
+            target = self.target(host)
+            self.connections[host.name] = target
+        target.open()
+        return target
+
+    def replace_connection(self, host: Host, target: SshTarget) -> None:
+        """``target`` is this host's connection from now on (sshd moved); the old one
+        is closed."""
+        old = self.connections.get(host.name)
+        if old is not None and old is not target:
+            old.close()
+        self.connections[host.name] = target
+
+    def close(self) -> None:
+        for target in self.connections.values():
+            target.close()
+        self.connections.clear()
+
     def finish(self) -> None:
-        """Print the summary; exit non-zero when a step failed."""
+        """Close the connections, print the summary; exit non-zero when a step failed."""
+        self.close()
         self.reporter.summary(self.summary)
         if self.summary.failed:
             raise Exit(code=1)

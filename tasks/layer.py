@@ -51,12 +51,13 @@ def run_host_layer(session: Session, layer: HostLayer) -> bool:
 
 
 def _host(session: Session, layer: HostLayer, host: Host) -> bool:
-    target = session.target(host)
+    fresh = host.name not in session.connections
+    target = session.connect(host)
+    counted = 0 if fresh else target.round_trips  # the connect probe counts for the first
+    if fresh and target.port_note:
+        session.reporter.note(host.name, target.port_note + " (hosts[].port or"
+                              " host.ssh.port may need updating)")
     try:
-        target.open()
-        if target.port_note:
-            session.reporter.note(host.name, target.port_note + " (hosts[].port or"
-                                  " host.ssh.port may need updating)")
         while True:
             guard = layer.guard(session, host, target) if layer.guard else None
             ok = converge(target, layer.steps(session, host, target), check=session.check,
@@ -68,14 +69,13 @@ def _host(session: Session, layer: HostLayer, host: Host) -> bool:
                 again = hook(session, host, target) or again
             if again is None:
                 return True
-            session.summary.add_round_trips(host.name, target.round_trips)
-            target.close()
-            target = again
+            session.summary.add_round_trips(host.name, target.round_trips - counted)
+            session.replace_connection(host, again)
+            target, counted = again, 0
             target.open()
     finally:
-        # Every round trip of this host, connecting (address, sudo probe) included.
-        session.summary.add_round_trips(host.name, target.round_trips)
-        target.close()
+        # Every round trip of this host in this layer, connecting included the first time.
+        session.summary.add_round_trips(host.name, target.round_trips - counted)
 
 
 ClusterSteps = Callable[[Session, Target], Sequence[Step]]

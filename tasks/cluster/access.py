@@ -99,8 +99,10 @@ def cluster(session: Session) -> Iterator[ClusterTarget]:
     name = inv.k3s.cluster_name
     tools = Tools.find()
     with contextlib.ExitStack() as stack:
-        ssh = stack.enter_context(session.target(server))
-        text = read_node_kubeconfig(ssh)
+        ssh = session.connect(server)
+        before = ssh.round_trips
+        text = session.node_kubeconfig.get(server.name) or read_node_kubeconfig(ssh)
+        session.node_kubeconfig[server.name] = text
         if inv.k3s.api_access == "tunnel":
             port = stack.enter_context(ssh.tunnel("127.0.0.1", API_PORT))
             url = f"https://127.0.0.1:{port}"
@@ -112,4 +114,4 @@ def cluster(session: Session) -> Iterator[ClusterTarget]:
         try:
             yield target
         finally:
-            session.summary.add_round_trips(server.name, ssh.round_trips)
+            session.summary.add_round_trips(server.name, ssh.round_trips - before)

@@ -172,6 +172,8 @@ class _Run:
                 break
             index += 1
         self.summary.outcomes.extend(o for _, o in outcomes)
+        if self.facts is not None:
+            self.summary.last_facts[self.target.name] = self.facts
         self.summary.seconds += time.monotonic() - started
         return ok
 

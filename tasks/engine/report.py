@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TextIO
+from typing import Any, TextIO
 
 from tasks.engine.text import printable
 
@@ -49,6 +49,9 @@ class Summary:
     #: SSH round trips (or local runs) per target, added up over every layer of the run.
     round_trips: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: The freshest facts each target's last converge read (after its last change), for
+    #: after-hooks that need a value without another round trip.
+    last_facts: dict[str, Any] = field(default_factory=dict)
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status is status)

@@ -15,7 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tasks.cli import Session
-from tasks.cluster.access import operator_kubeconfig_path, read_node_kubeconfig, rewrite
+from tasks.cluster.access import (
+    KUBECONFIG_FACT,
+    operator_kubeconfig_path,
+    read_node_kubeconfig,
+    rewrite,
+)
 from tasks.engine.step import Step
 from tasks.engine.target import SshTarget
 from tasks.harden.packages import Packages
@@ -58,8 +63,11 @@ def write_operator_kubeconfig(session: Session, host: Host, target: SshTarget) -
     if session.check or host.name != inv.servers[0].name:
         return
     address = host.address if ":" not in host.address else f"[{host.address}]"
-    text = rewrite(read_node_kubeconfig(target), f"https://{address}:{API_PORT}",
-                   inv.k3s.cluster_name)
+    facts = session.summary.last_facts.get(host.name)
+    node = facts[KUBECONFIG_FACT] if facts is not None and KUBECONFIG_FACT in facts else None
+    node = node or read_node_kubeconfig(target)
+    session.node_kubeconfig[host.name] = node
+    text = rewrite(node, f"https://{address}:{API_PORT}", inv.k3s.cluster_name)
     path = operator_kubeconfig_path(inv)
     if path.is_file() and path.read_text() == text and (path.stat().st_mode & 0o777) == 0o600:
         return

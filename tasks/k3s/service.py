@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tasks.cluster.access import KUBECONFIG_FACT
 from tasks.engine.facts import Fact, Facts, Raw
 from tasks.engine.shell import progress, q
 from tasks.engine.step import Change, Step
@@ -63,7 +64,9 @@ class K3sService(Step):
                 + f"; echo pid $(systemctl show -p MainPID --value {q(self.node.service)}); }}")
 
     def facts(self) -> Sequence[Fact[Any]]:
-        return [self.fact]
+        # The first server's admin kubeconfig comes with the same batch: the operator's
+        # copy and the cluster layers then cost no round trip of their own.
+        return [self.fact, KUBECONFIG_FACT] if self.node.first else [self.fact]
 
     def problems(self, facts: Facts) -> list[str]:
         r: Running = facts[self.fact]
