@@ -127,11 +127,19 @@ def test_2_the_real_kubectl_reaches_the_api_through_the_tunnel(vm: LabVm,
 
 
 def test_3_a_second_run_changes_nothing_and_does_not_restart(vm: LabVm, tmp_path: Path) -> None:
+    """host.harden and k3s.install converged, in one run as deploy.all does them: one SSH
+    connection, 3 round trips in all (connect, the host's facts, K3s's facts)."""
+    from tasks import harden
+
     before = sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s")
     binary, sha = standin(tmp_path)
-    ok, text, outcomes = install(inventory(vm, tmp_path, binary, sha, "v1.33.3+k3s1"))
-    assert ok, text
-    assert {status for _, status in outcomes} == {Status.OK}, text
+    s = make_session(str(inventory(vm, tmp_path, binary, sha, "v1.33.3+k3s1")))
+    out = io.StringIO()
+    s.reporter = Reporter(out)
+    assert harden.run(s) and k3s.run(s, token=lambda _s: TOKEN), out.getvalue()
+    s.close()
+    assert {o.status for o in s.summary.outcomes} == {Status.OK}, out.getvalue()
+    assert s.summary.round_trips == {vm.name: 3}, s.summary.round_trips
     assert sudo(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s") == before
 
 

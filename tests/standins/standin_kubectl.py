@@ -386,7 +386,7 @@ def jsonpath(obj: Any, expression: str) -> Any:
     if not (expression.startswith("{.") and expression.endswith("}")):
         raise Unsupported(f"jsonpath {expression}")
     value = obj
-    for part in expression[2:-1].split("."):
+    for part in re.findall(r"[^.\[]+(?:\[[^\]]*\])?", expression[2:-1]):
         match = _FILTER.match(part)
         if match:
             items = (value or {}).get(match[1]) or [] if isinstance(value, dict) else []
