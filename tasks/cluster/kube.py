@@ -29,6 +29,7 @@ from tasks.engine.command import Command
 from tasks.engine.errors import UserError
 from tasks.engine.facts import Fact, Raw
 from tasks.engine.shell import cmd, piped
+from tasks.localfile import write_atomic
 from tasks.repo import REPO_ROOT
 from tasks.stack.render import Document, Release
 from tasks.tooling import tool_path
@@ -91,10 +92,7 @@ def diff_program(folder: Path) -> Path:
     run = f"{shlex.quote(sys.executable)} {shlex.quote(str(DIFF_PROGRAM))}"
     text = f"#!/bin/sh\nexec {run} \"$@\"\n"
     if not path.is_file() or path.read_text() != text:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.chmod(0o700)
-        tmp.replace(path)
+        write_atomic(path, text, 0o700)
     return path
 
 

@@ -10,7 +10,6 @@ first, and each waits for its node to be Ready. Afterwards the operator's kubeco
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from tasks.k3s.files import K3sFiles
 from tasks.k3s.node import host_files, nodes
 from tasks.k3s.service import K3sService
 from tasks.layer import HostLayer, run_host_layer
+from tasks.localfile import write_atomic
 from tasks.model.model import Host
 from tasks.stack.components.k3s import API_PORT
 from tasks.stack.context import context
@@ -72,12 +72,7 @@ def write_operator_kubeconfig(session: Session, host: Host, target: SshTarget) -
     if path.is_file() and path.read_text() == text and (path.stat().st_mode & 0o777) == 0o600:
         return
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    write_atomic(path, text, 0o600)
     session.reporter.note(host.name, f"wrote {_shown(path)} (context {inv.k3s.cluster_name};"
                           " kubectl --kubeconfig it, or through an SSH tunnel when the API"
                           " is not open to you)")

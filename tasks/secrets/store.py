@@ -12,14 +12,13 @@ committed and copied to the GitOps repository, and a git clone makes them 0644 a
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tasks import localfile
 from tasks.engine.errors import UserError
 from tasks.model.load import Loaded
 from tasks.repo import REPO_ROOT
@@ -74,17 +73,7 @@ class Paths:
 
 def write_atomic(path: Path, data: bytes, mode: int = ENCRYPTED_MODE) -> None:
     """Replace ``path`` with ``data`` in one rename (a reader sees old or new, whole)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    localfile.write_atomic(path, data, mode)
 
 
 def recipients_of(text: str) -> list[str]:

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -41,6 +40,7 @@ from typing import Any
 import yaml
 
 from tasks.engine.errors import UserError
+from tasks.localfile import write_atomic
 from tasks.repo import REPO_ROOT
 from tasks.stack import sops
 from tasks.stack.components import render_all
@@ -427,18 +427,7 @@ def _current(path: Path) -> str | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, 0o644)
 
 
 def write(layout: Layout, out: Path, *, force: bool = False,
