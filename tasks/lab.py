@@ -26,16 +26,24 @@ NAME_HELP = f"the VM's name (default: {DEFAULT_NAME})"
     "sudo-password": "admin's sudo asks for admin's password (default: passwordless sudo)",
     "accel": "auto (default: KVM when usable, else TCG), kvm or tcg; or $STACK_LAB_ACCEL",
     "timeout": "seconds to wait for SSH after starting qemu (default: 600)",
+    "node": "also put the VM on the lab's nodes' network as node N (10.99.0.N), for"
+            " clusters of several VMs (new VMs only)",
+    "role": "its K3s role in the lab inventory: server (default) or agent",
 })
 def up(c: Context, name: str = DEFAULT_NAME, port: str | None = None, fresh: bool = False,
-       sudo_password: bool = False, accel: str | None = None, timeout: int = 600) -> None:
+       sudo_password: bool = False, accel: str | None = None, timeout: int = 600,
+       node: int = 0, role: str = "server") -> None:
     """Start the lab VM (building the Debian 12 base image once) and write its inventory."""
     with user_errors():
         # invoke passes an option without an int default as text
         if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
             raise UserError(f"--port: expected a port 1-65535, got {port!r}")
+        if not 0 <= node <= 250:
+            raise UserError(f"--node: expected 1-250, got {node}")
+        if role not in ("server", "agent"):
+            raise UserError(f"--role: expected server or agent, got {role!r}")
         result = labvm.up(name, port=int(port) if port else None, fresh=fresh,
-                          sudo_password=sudo_password,
+                          sudo_password=sudo_password, node_index=node, role=role,
                           accel=accel, timeout=float(timeout))
         timings = []
         if result.build_seconds is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tasks.labvm.net import GUEST_ALT_SSH_PORT, HOST
+from tasks.labvm.net import GUEST_ALT_SSH_PORT, HOST, node_address
 
 DOMAIN = "lab.internal"
 ACME_EMAIL = "ops@lab.internal"
@@ -41,6 +41,12 @@ class LabHost:
     port: int
     host_keys: list[str]  # "ssh-ed25519 AAAA... comment"
     alt_port: int = 0  # forwarded to the guest's second SSH port (GUEST_ALT_SSH_PORT)
+    node_index: int = 0  # on the nodes' network (net.node_address) when not 0
+    role: str = "server"
+
+    @property
+    def internal_address(self) -> str:
+        return node_address(self.node_index) if self.node_index else GUEST_ADDRESS
 
     def forwards(self) -> list[dict[str, int]]:
         """hosts[].ssh_forwards: the guest's sshd ports and the local ports reaching them."""
@@ -72,10 +78,10 @@ def inventory_data(hosts: list[LabHost], *, in_vm_dir: bool = False) -> dict[str
         "acme_email": ACME_EMAIL,
         "operators": list(OPERATORS),
         "hosts": [
-            {"name": h.name, "address": HOST, "internal_address": GUEST_ADDRESS,
+            {"name": h.name, "address": HOST, "internal_address": h.internal_address,
              "ssh_forwards": h.forwards(), "user": USER,
              "key_file": "id_ed25519" if in_vm_dir else f"{h.name}/id_ed25519",
-             "role": "server"}
+             "role": h.role}
             for h in hosts
         ],
         "host": {"ssh": {"known_hosts": "../known_hosts" if in_vm_dir else "known_hosts"}},

@@ -34,7 +34,8 @@ class UpResult:
 
 
 def up(name: str = DEFAULT_NAME, *, port: int | None = None, fresh: bool = False,
-       sudo_password: bool = False, accel: str | None = None,
+       sudo_password: bool = False, accel: str | None = None, node_index: int = 0,
+       role: str = "server",
        timeout: float = BOOT_TIMEOUT, say: Say = print,
        paths: LabPaths | None = None) -> UpResult:
     """Make sure VM ``name`` runs and answers SSH; write the inventory and known_hosts."""
@@ -69,6 +70,7 @@ def up(name: str = DEFAULT_NAME, *, port: int | None = None, fresh: bool = False
             base = old
     if state is None:
         state = create(v, base, sudo_password=sudo_password, port=port or net.DEFAULT_PORT,
+                       node_index=node_index, role=role,
                        say=say)
     state.port = choose_port(paths, name, port or state.port, say)
     state.alt_port = choose_alt_port(paths, name, state)
@@ -98,14 +100,16 @@ def _already_running(paths: LabPaths, v: VmPaths, state: vm.VmState, *, port: in
 
 
 def create(v: VmPaths, base: image.BaseImage, *, sudo_password: bool, port: int,
+           node_index: int = 0, role: str = "server",
            say: Say) -> vm.VmState:
     """A new VM: fresh identity and secrets, overlay disk on ``base``."""
     if v.dir.exists():
         shutil.rmtree(v.dir)
-    identity = seed.create(v, sudo_password=sudo_password)
+    identity = seed.create(v, sudo_password=sudo_password, node_index=node_index)
     vm.create_disk(v, base.disk)
     state = vm.VmState(name=v.name, port=port, base=base.hash,
                        machine_id=identity.machine_id, sudo_password=sudo_password,
+                       node_index=node_index, role=role,
                        created_at=time.time())
     vm.write_state(v, state)
     sudo = "sudo asks admin's password" if sudo_password else "passwordless sudo"
@@ -143,7 +147,8 @@ def boot(v: VmPaths, state: vm.VmState, base: image.BaseImage, *, timeout: float
     """Start qemu for ``v`` and wait for the SSH banner; return the seconds it took."""
     cfg = qemu.QemuConfig(
         name=v.name, disk=v.disk, kernel=base.kernel, initrd=base.initrd, seed=v.seed,
-        port=state.port, alt_port=state.alt_port, accel=state.accel,
+        port=state.port, alt_port=state.alt_port, node_index=state.node_index,
+        accel=state.accel,
         machine_id=state.machine_id,
         pidfile=v.pidfile, console_log=v.console_log, monitor=v.monitor)
     accel = "KVM" if state.accel == "kvm" else "TCG (no KVM: slower)"
@@ -197,7 +202,8 @@ def write_inventories(paths: LabPaths) -> Path:
         if state is None or not v.host_keys_pub.is_file():
             continue
         keys = [k for k in v.host_keys_pub.read_text().splitlines() if k.strip()]
-        hosts.append(inventory_file.LabHost(name, state.port, keys, state.alt_port))
+        hosts.append(inventory_file.LabHost(name, state.port, keys, state.alt_port,
+                                            state.node_index, state.role))
     inventory_file.write(paths.root, hosts)
     return paths.inventory
 

@@ -14,6 +14,20 @@ DEFAULT_PORT = 2222
 #: (host.ssh.port) and back.
 GUEST_ALT_SSH_PORT = 2222
 
+#: The nodes' network: lab VMs given a node index share one Ethernet segment (a qemu
+#: multicast socket on loopback) where VM n is 10.99.0.n, as cluster nodes on a private
+#: network. Only those VMs are on it.
+NODE_NET_MCAST = "230.0.0.1:23456"
+NODE_NET_PREFIX = "10.99.0"
+
+
+def node_address(index: int) -> str:
+    return f"{NODE_NET_PREFIX}.{index}"
+
+
+def node_mac(index: int) -> str:
+    return f"52:54:00:99:00:{index:02x}"
+
 
 def port_free(port: int, host: str = HOST) -> bool:
     """True when nothing listens on ``host:port`` (qemu could bind it)."""

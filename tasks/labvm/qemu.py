@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.engine.errors import UserError
-from tasks.labvm.net import GUEST_ALT_SSH_PORT
+from tasks.labvm.net import GUEST_ALT_SSH_PORT, NODE_NET_MCAST, node_mac
 from tasks.labvm.recipe import FW_CFG_SEED
 
 ACCEL_ENV = "STACK_LAB_ACCEL"
@@ -76,6 +76,8 @@ class QemuConfig:
     cpus: int = CPUS
     #: A second forward, to the guest's GUEST_ALT_SSH_PORT (0: none).
     alt_port: int = 0
+    #: On the nodes' network as node n (0: not on it).
+    node_index: int = 0
 
 
 def kernel_cmdline(machine_id: str) -> str:
@@ -103,6 +105,9 @@ def argv(cfg: QemuConfig, binary: str = "qemu-system-x86_64") -> list[str]:
             f",hostfwd=tcp:127.0.0.1:{cfg.alt_port}-:{GUEST_ALT_SSH_PORT}"
             if cfg.alt_port else ""),
         "-device", "virtio-net-pci,netdev=net0,romfile=",  # no iPXE ROM: direct kernel boot
+        *(["-netdev", f"socket,id=net1,mcast={NODE_NET_MCAST},localaddr=127.0.0.1",
+           "-device", f"virtio-net-pci,netdev=net1,mac={node_mac(cfg.node_index)},romfile="]
+          if cfg.node_index else []),
         "-device", "virtio-rng-pci",
         "-fw_cfg", f"name={FW_CFG_SEED},file={_opt(cfg.seed)}",
         "-serial", f"file:{_opt(cfg.console_log)}",

@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 # Bump when the build steps in image.py change in a way the fields below do not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -114,6 +114,9 @@ if [ "$(cat "$s/sudo")" = nopasswd ]; then
   install -m 0440 "$d/sudoers" /etc/sudoers.d/90-cloud-init-users
 else
   rm -f /etc/sudoers.d/90-cloud-init-users
+fi
+if [ -f "$s/nodes.network" ]; then
+  install -m 0644 "$s/nodes.network" /etc/systemd/network/10-nodes.network
 fi
 mkdir -p /var/lib/stack-lab
 date -u +%FT%TZ >/var/lib/stack-lab/seeded

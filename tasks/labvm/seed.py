@@ -63,7 +63,15 @@ def keygen(path: Path, key_type: str, extra: list[str], comment: str) -> None:
                "-f", path], what=f"ssh-keygen -t {key_type}")
 
 
-def create(vm: VmPaths, *, sudo_password: bool) -> Identity:
+def node_network(index: int) -> str:
+    """systemd-networkd's file for the second NIC: a static address on the nodes' net."""
+    from tasks.labvm.net import node_address, node_mac
+
+    return (f"[Match]\nMACAddress={node_mac(index)}\n\n[Network]\n"
+            f"Address={node_address(index)}/24\n")
+
+
+def create(vm: VmPaths, *, sudo_password: bool, node_index: int = 0) -> Identity:
     """Make the VM's keys and passwords under ``vm.dir`` and its seed archive."""
     tools.require("ssh-keygen", "openssl")
     name = vm.name
@@ -84,6 +92,8 @@ def create(vm: VmPaths, *, sudo_password: bool) -> Identity:
         "root.hash": (hash_password(root_password).encode(), 0o600),
         "sudo": (b"password\n" if sudo_password else b"nopasswd\n", 0o644),
     }
+    if node_index:
+        files["nodes.network"] = (node_network(node_index).encode(), 0o644)
     host_keys = []
     tmp = Path(tempfile.mkdtemp(prefix=".hostkeys-", dir=vm.dir))
     try:

@@ -32,6 +32,10 @@ class VmState:
     boot_seconds: float = 0.0
     #: The local port forwarded to the guest's second SSH port (net.GUEST_ALT_SSH_PORT).
     alt_port: int = 0
+    #: Its index on the nodes' network (net.node_address), 0 when not on it.
+    node_index: int = 0
+    #: Its K3s role in the lab inventory.
+    role: str = "server"
 
 
 def read_state(vm: VmPaths) -> VmState | None:

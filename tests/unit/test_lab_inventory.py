@@ -98,3 +98,15 @@ def test_lab_inventory_renders_a_valid_stack() -> None:
     assert inv.hosts[0].internal_address == "10.0.2.15"
     report = validate_context(context(inv))
     assert not [p for p in report.problems if "internal_address" in p], report.problems
+
+
+def test_node_vms_have_their_node_address_and_role() -> None:
+    data = inventory_file.inventory_data([LabHost("n1", 2222, [], 2223, 1, "server"),
+                                          LabHost("n2", 2224, [], 2225, 2, "agent")])
+    assert [(h["name"], h["internal_address"], h["role"]) for h in data["hosts"]] == [
+        ("n1", "10.99.0.1", "server"), ("n2", "10.99.0.2", "agent")]
+    from tasks.model.fields import build
+    from tasks.model.model import Inventory
+
+    inv, errors = build(Inventory, data)
+    assert errors == [] and [h.role for h in inv.hosts] == ["server", "agent"]

@@ -111,3 +111,17 @@ def test_kvm_usable_needs_device_and_cpu_flag(tmp_path: Path) -> None:
     assert qemu.kvm_usable(device, with_vmx)
     assert not qemu.kvm_usable(device, without)
     assert not qemu.kvm_usable(tmp_path / "missing", with_vmx)
+
+
+def test_a_node_vm_gets_a_second_nic_on_the_nodes_network(tmp_path: Path) -> None:
+    argv = qemu.argv(replace(config(tmp_path, "tcg", 2345), node_index=2))
+    assert option(argv, "-netdev")[1] == "socket,id=net1,mcast=230.0.0.1:23456,localaddr=127.0.0.1"
+    assert "virtio-net-pci,netdev=net1,mac=52:54:00:99:00:02,romfile=" in option(argv, "-device")
+    assert len(option(qemu.argv(config(tmp_path, "tcg")), "-netdev")) == 1  # else just one
+
+
+def test_the_node_network_file_gives_the_static_address() -> None:
+    from tasks.labvm import seed
+
+    assert seed.node_network(2) == ("[Match]\nMACAddress=52:54:00:99:00:02\n\n[Network]\n"
+                                    "Address=10.99.0.2/24\n")
