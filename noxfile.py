@@ -43,4 +43,11 @@ def helm3(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """End-to-end tests on a lab VM (boots one; builds the image once, cached)."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-m", "e2e", "-p", "no:randomly", *session.posargs)
+    session.run("pytest", "-m", "e2e and not nodes", "-p", "no:randomly", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def e2e_nodes(session: nox.Session) -> None:
+    """Two lab VMs as a server and an agent (not in CI: longer than its budget)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "nodes", "-p", "no:randomly", *session.posargs)
