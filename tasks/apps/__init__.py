@@ -1,0 +1,1 @@
+"""``apps.*``: our applications (STACK.md section 9) on the cluster."""
