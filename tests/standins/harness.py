@@ -12,6 +12,8 @@ The fixture ``standins`` (registered for every test by tests/conftest.py)::
         standins.objects()                  # {"Kind/namespace/name": object as read}
         standins.releases()                 # {"namespace/name": HelmRelease}
         standins.inject(unreachable=True)   # failures, see Standins.inject
+        standins.record(pod_with_status)    # as the kubelet writes it (status kept)
+        standins.set_log("app", pod, "c", text)  # its previous instance's log
 
 The fixture gives each test a fresh stand-in cluster (a fresh K3s: its namespaces and
 CRDs) in its tmp_path, puts the stand-ins first through ``$STACK_KUBECTL`` and
@@ -213,6 +215,23 @@ class Standins:
                                       force=True)
         with state.locked():
             return state.put(kind, merged, live)
+
+    def record(self, obj: dict[str, Any]) -> None:
+        """Store ``obj`` as the cluster's own components write it (a Pod with the status
+        the kubelet reports, an Event): exactly as given, never through an apply."""
+        state = self.state
+        kind = state.mapping(obj["apiVersion"], obj["kind"])
+        assert kind is not None, f"no kind {obj['kind']} served (CRD missing?)"
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        assert not kind.namespaced or (namespace and state.namespace_exists(namespace)), \
+            f"no namespace {namespace}: the API would refuse {obj['kind']}"
+        with state.locked():
+            state.record(kind, obj)
+
+    def set_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        """The log of a container's previous instance (``kubectl logs --previous``)."""
+        with self.state.locked():
+            self.state.set_log(namespace, pod, container, text)
 
     def edit(self, key: str, changes: dict[tuple[str, ...], Any],
              manager: str | None = "kubectl-edit") -> None:

@@ -12,6 +12,8 @@ and ``tests/standins/helm`` answer what the cluster steps run, from files in the
 - ``objects/<Kind>[.<group>]/<namespace or ->/<name>.json``: one object each, as the API
   server would return it (``metadata.managedFields`` included);
 - ``releases/<namespace>/<name>.json``: a Helm release and every revision of it;
+- ``logs/<namespace>/<pod>/<container>.previous.log``: the log of a container's previous
+  instance (``kubectl logs --previous``), as the kubelet keeps it;
 - ``calls.jsonl``: one line per invocation (binary, argv, environment, stdin in base64,
   stdout, stderr, exit code), so tests can count calls and look for secrets;
 - ``lock``: held for the whole of each invocation, so calls never interleave.
@@ -644,6 +646,31 @@ class State:
         if kind.kind == "CustomResourceDefinition":
             self._kinds = None
         return out
+
+    def record(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store ``obj`` exactly as given, status included: what the kubelet, the scheduler
+        and the controllers write (a Pod's status, an Event), which no apply can."""
+        meta = obj.get("metadata") or {}
+        path = self._object_path(kind, meta.get("namespace"), meta["name"])
+        self._write(path, obj)
+        self.tick()
+        return obj
+
+    def _log_path(self, namespace: str, pod: str, container: str, previous: bool) -> Path:
+        return self.root / "logs" / namespace / pod / (
+            f"{container}.{'previous' if previous else 'current'}.log")
+
+    def set_log(self, namespace: str, pod: str, container: str, text: str,
+                previous: bool = True) -> None:
+        path = self._log_path(namespace, pod, container, previous)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def log(self, namespace: str, pod: str, container: str, previous: bool = True
+            ) -> str | None:
+        """A container's log as the kubelet keeps it (None: no such instance)."""
+        path = self._log_path(namespace, pod, container, previous)
+        return path.read_text() if path.is_file() else None
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> None:
         self._object_path(kind, namespace, name).unlink(missing_ok=True)

@@ -20,7 +20,9 @@ API, and checked against public reports (each quoted where it is used):
   ``--force-conflicts``, on diff or apply, takes such fields over);
 - ``wait --for=condition=C --timeout=Ns TYPE/NAME [-n NS]``, ``rollout status``,
   ``annotate [--overwrite]``, ``create --dry-run=server -f -``, ``version -o json``,
-  ``get TYPE [NAME] [-n NS | -A] -o json``.
+  ``get TYPE[,TYPE...] [NAME] [-n NS | -A] [-l k=v,...] -o json`` (and the one
+  go-template of apps.diagnose, :data:`REFS_TEMPLATE`),
+  ``logs POD -n NS -c C --previous --tail=N [--limit-bytes=M]``.
 
 Waits never really wait: a condition that is not met is reported as kubectl reports a
 timeout, at once.
@@ -488,35 +490,128 @@ def cmd_annotate(state: State, flags: dict[str, str], words: list[str], streams:
     return 0
 
 
+# The one go-template our code sends (tasks/apps/diagnose/refs.py TEMPLATE): kind, name,
+# then the keys of a Secret or ConfigMap, or a PVC's phase and storage class. The real
+# kubectl 1.33.9, run against a local API serving such objects, printed
+#   "Secret\tapp-config\tMONGODB_URI REDIS_URL \n"      (keys sorted, each + one space)
+#   "Secret\tempty\t\n"                                  (no data: nothing)
+#   "ConfigMap\tbin\tb.bin \n"                           (binaryData keys after data's)
+#   "PersistentVolumeClaim\tdata\tPending\tlocal-path\n"
+#   "PersistentVolumeClaim\tnosc\tPending\t\n"          (no storageClassName)
+# tests/unit/test_real_kubectl_diagnose.py checks this against the real binary.
+REFS_TEMPLATE = (
+    '{{range .items}}{{.kind}}{{"\\t"}}{{.metadata.name}}{{"\\t"}}'
+    '{{if eq .kind "PersistentVolumeClaim"}}{{.status.phase}}{{"\\t"}}'
+    '{{with .spec.storageClassName}}{{.}}{{end}}'
+    '{{else}}{{range $k, $v := .data}}{{$k}} {{end}}'
+    '{{range $k, $v := .binaryData}}{{$k}} {{end}}{{end}}{{"\\n"}}{{end}}'
+)
+
+
+def render_refs(items: list[dict[str, Any]]) -> str:
+    """REFS_TEMPLATE, rendered as Go's text/template does: a missing map key prints
+    ``<no value>``, ranging over a missing map prints nothing, map keys in sorted order."""
+    out = []
+    for item in items:
+        kind, name = str(item.get("kind", "")), str((item.get("metadata") or {})["name"])
+        if kind == "PersistentVolumeClaim":
+            phase = (item.get("status") or {}).get("phase")
+            storage_class = (item.get("spec") or {}).get("storageClassName")
+            rest = f"{'<no value>' if phase is None else phase}\t{storage_class or ''}"
+        else:
+            rest = "".join(f"{k} " for k in sorted(item.get("data") or {})) + \
+                "".join(f"{k} " for k in sorted(item.get("binaryData") or {}))
+        out.append(f"{kind}\t{name}\t{rest}\n")
+    return "".join(out)
+
+
+def selected(obj: dict[str, Any], selector: str | None) -> bool:
+    """An equality-based label selector (``a=b,c==d``); other forms are unsupported."""
+    if not selector:
+        return True
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in selector.split(","):
+        key, eq, value = term.partition("=")
+        value = value.removeprefix("=")
+        if not eq or not key or key.endswith("!") or any(c in term for c in " ()"):
+            raise Unsupported(f"label selector {selector}")
+        if labels.get(key) != value:
+            return False
+    return True
+
+
 def cmd_get(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
-    if flags.get("output") != "json" or not words:
-        raise Unsupported("get without -o json")
+    output = flags.get("output", "")
+    if not words or (output != "json" and output != f"go-template={REFS_TEMPLATE}"):
+        raise Unsupported("get without -o json (or the go-template of apps.diagnose)")
     check_api(state, "get")
-    if "/" in words[0]:
-        kind, name = target(state, words[:1])
-        names = [name, *words[1:]]
-    else:
-        kind_ = state.resource_type(words[0])
-        if kind_ is None or "," in words[0]:
-            if "," in words[0]:
-                raise Unsupported("get of several types")
-            raise Fail(f'error: the server doesn\'t have a resource type "{words[0]}"')
-        kind, names = kind_, words[1:]
     everywhere = flags.get("all-namespaces") == "true"
     namespace = None if everywhere else flags.get("namespace", "default")
+    if "/" in words[0]:
+        kind, name = target(state, words[:1])
+        kinds, names = [kind], [name, *words[1:]]
+    else:
+        kinds = []
+        for word in words[0].split(","):
+            kind_ = state.resource_type(word)
+            if kind_ is None:
+                raise Fail(f'error: the server doesn\'t have a resource type "{word}"')
+            kinds.append(kind_)
+        names = words[1:]
+        if names and len(kinds) > 1:
+            raise Unsupported("get of several types by name")
     if names:
-        items = [without_managed_fields(fetch(state, kind, namespace or "default", n))
+        items = [without_managed_fields(fetch(state, kinds[0], namespace or "default", n))
                  for n in names]
-        if len(items) == 1:
+        if len(items) == 1 and output == "json":
             # kubectl 1.33.9 prints one object with 4-space indents and sorted keys
             streams.out.write(go_json(items[0], indent=4) + "\n")
             return 0
     else:
-        items = [without_managed_fields(state.observe(kind, o))
-                 for o in state.list(kind, namespace if kind.namespaced else None)]
-    # the list shape of kubectl 1.33.9 (real, `get namespaces -o json`)
+        # several types: each type's objects in turn, in the order given (kubectl 1.33.9)
+        items = [without_managed_fields(state.observe(kind, o)) for kind in kinds
+                 for o in state.list(kind, namespace if kind.namespaced else None)
+                 if selected(o, flags.get("selector"))]
+    if output != "json":
+        streams.out.write(render_refs([i for i in items if i is not None]))
+        return 0
+    # the list shape of kubectl 1.33.9 (real, `get namespaces -o json`, `get pods -l ...`)
     streams.out.write(go_json({"apiVersion": "v1", "items": items, "kind": "List",
                                "metadata": {"resourceVersion": ""}}, indent=4) + "\n")
+    return 0
+
+
+def cmd_logs(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
+    """``logs POD -n NS -c CONTAINER --previous --tail=N [--limit-bytes=M]``, as the real
+    kubectl 1.33.9 runs it: it GETs the pod first (NotFound as for get), refuses a
+    container the pod does not have (``error: container x is not valid for pod y``),
+    then asks the API for the log; a previous instance the kubelet does not know is a
+    400 with the kubelet's text (pkg/kubelet/kubelet_pods.go validateContainerLogStatus:
+    ``previous terminated container %q in pod %q not found``). tailLines keeps the last
+    N lines, then limitBytes cuts the result (the kubelet applies them in that order)."""
+    if len(words) != 1 or "/" in words[0] or flags.get("previous") != "true" \
+            or "container" not in flags or "tail" not in flags:
+        raise Unsupported("logs other than POD -c C --previous --tail=N")
+    check_api(state, "logs")
+    pod_kind = state.mapping("v1", "Pod")
+    assert pod_kind is not None
+    namespace, pod, container = flags.get("namespace", "default"), words[0], flags["container"]
+    obj = fetch(state, pod_kind, namespace, pod)
+    spec = obj.get("spec") or {}
+    names = [c.get("name") for key in ("initContainers", "containers", "ephemeralContainers")
+             for c in spec.get(key) or []]
+    if container not in names:
+        raise Fail(f"error: container {container} is not valid for pod {pod}")
+    text = state.log(namespace, pod, container, previous=True)
+    if text is None:
+        raise Fail(f'Error from server (BadRequest): previous terminated container'
+                   f' "{container}" in pod "{pod}" not found')
+    lines = text.splitlines(keepends=True)
+    tail = int(flags["tail"])
+    data = "".join(lines[-tail:] if tail >= 0 else lines).encode()
+    if "limit-bytes" in flags:
+        data = data[:int(flags["limit-bytes"])]
+    streams.out.write(data.decode(errors="replace"))
     return 0
 
 
@@ -564,6 +659,9 @@ FLAGS = {
     "--overwrite": "overwrite?", "--dry-run": "dry-run", "-A": "all-namespaces?",
     "--all-namespaces": "all-namespaces?", "--client": "client?",
     "--force-conflicts": "force-conflicts?",
+    "-l": "selector", "--selector": "selector", "-c": "container", "--container": "container",
+    "-p": "previous?", "--previous": "previous?", "--tail": "tail",
+    "--limit-bytes": "limit-bytes",
 }
 ALLOWED = {
     "diff": {"server-side", "field-manager", "filename", "namespace", "force-conflicts"},
@@ -572,7 +670,8 @@ ALLOWED = {
     "wait": {"for", "timeout", "namespace"},
     "rollout": {"timeout", "namespace"},
     "annotate": {"overwrite", "namespace"},
-    "get": {"output", "namespace", "all-namespaces"},
+    "get": {"output", "namespace", "all-namespaces", "selector"},
+    "logs": {"namespace", "container", "previous", "tail", "limit-bytes"},
     "version": {"output", "client"},
 }
 
@@ -591,7 +690,7 @@ def handle(state: State, args: list[str], streams: Streams) -> int:
             return {"diff": cmd_diff, "apply": cmd_apply, "create": cmd_create,
                     "version": cmd_version}[command](state, flags, streams)
         return {"wait": cmd_wait, "rollout": cmd_rollout, "annotate": cmd_annotate,
-                "get": cmd_get}[command](state, flags, words, streams)
+                "get": cmd_get, "logs": cmd_logs}[command](state, flags, words, streams)
     except Fail as exc:
         streams.err.write(exc.text + "\n")
         return exc.rc
