@@ -23,8 +23,7 @@ LAYERS = [("host.harden", harden_layer.run), ("k3s.install", k3s.run),
                         "trust-new-host-key": HELP["trust-new-host-key"]})
 def all_(c: Context, inventory: str | None = None, check: bool = False, verbose: bool = False,
          host: str | None = None, trust_new_host_key: bool = False) -> None:
-    """Converge everything in order: host, K3s, ingress and certificates, Flux; stops at the
-    first failure."""
+    """Converge every layer in order (host, K3s, ingress, Flux); stop at the first failure."""
     with user_errors():
         s = session(inventory, check=check, verbose=verbose, host=host,
                     trust_new_host_key=trust_new_host_key)

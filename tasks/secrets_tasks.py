@@ -80,8 +80,10 @@ def rotate(c: Context, inventory: str | None = None, check: bool = False,
             "staged": "only what the commit would add (the pre-commit hook): staged paths"
                       " and content; needs no inventory"})
 def check(c: Context, inventory: str | None = None, staged: bool = False) -> None:
-    """No secret in clear: every *.sops.yaml encrypted for the recipients, every template
-    encrypted, no key, kubeconfig or plaintext Secret tracked by git. Exit 1 on problems."""
+    """No secret in clear: every secret encrypted, none tracked in plaintext (exit 1 if so).
+
+    Every *.sops.yaml encrypted for the recipients, every template encrypted, no key,
+    kubeconfig or plaintext Secret tracked by git."""
     with user_errors():
         take_inputs_from_environment()
         if staged:
