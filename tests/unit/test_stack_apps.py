@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from tasks.model.model import SPEC_TOPICS, Inventory
 from tasks.stack import helm
 from tasks.stack.components import apps
 from tasks.stack.render import Bundle, Document
+from tasks.stack.validate import policy
 from tests.unit.platform_ctx import ctx_of, inventory
 
 
@@ -154,11 +157,61 @@ def test_workers(bundle: Bundle, name: str, prefix: str) -> None:
     c = container(bundle, name)
     assert env(c)["KAFKA_TOPICS"] == f"{prefix}progress,{prefix}completed"
     assert "ports" not in c
-    assert not {"startupProbe", "readinessProbe", "livenessProbe"} & set(c)
-    assert deploy["metadata"]["annotations"]["stack.io/probes-exempt"].startswith("a Kafka worker")
+    probe = {"exec": {"command": ["sh", "-c", KAFKA_CONNECTED]}, "timeoutSeconds": 3}
+    assert c["startupProbe"] == {**probe, "periodSeconds": 10, "failureThreshold": 30}
+    assert c["readinessProbe"] == {**probe, "periodSeconds": 10, "failureThreshold": 3}
+    assert c["livenessProbe"] == {**probe, "periodSeconds": 30, "failureThreshold": 10}
+    assert "annotations" not in deploy["metadata"]  # no stack.io/probes-exempt any more
     assert "MONGODB_URI" not in env(c)
     for kind in ("Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert find(bundle, kind, name) == []
+
+
+# The workers' probe: an ESTABLISHED TCP connection to the Kafka port (9092 = 0x2384) in the
+# pod's /proc/net/tcp or tcp6, read by /bin/sh alone. Lines as the kernel prints them.
+KAFKA_CONNECTED = (
+    "p=$(printf %04X 9092) && for f in /proc/net/tcp /proc/net/tcp6; do [ -r \"$f\" ] ||"
+    " continue; while read -r _ _ r s _; do case $r:$s in *:\"$p\":01) exit 0;; esac;"
+    " done < \"$f\"; done; exit 1")
+TCP_HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
+              "   uid  timeout inode\n")
+
+
+def tcp_line(local: str, remote: str, state: str) -> str:
+    return (f"   0: {local} {remote} {state} 00000000:00000000 00:00000000 00000000  1000"
+            "        0 48213 1 0000000000000000 20 4 30 10 -1\n")
+
+
+@pytest.mark.parametrize(("tcp", "tcp6", "rc"), [
+    # connected to the bootstrap/broker on 9092: ESTABLISHED (01)
+    (tcp_line("0A2A0007:A1F2", "0A2B0010:2384", "01"), None, 0),
+    # the same over IPv6 (an IPv4-mapped address in tcp6), tcp empty
+    ("", tcp_line("0000000000000000FFFF00000A2A0007:A1F2",
+                  "0000000000000000FFFF00000A2B0010:2384", "01"), 0),
+    # SYN_SENT (02): the broker does not answer yet
+    (tcp_line("0A2A0007:A1F2", "0A2B0010:2384", "02"), "", 1),
+    # TIME_WAIT (06) after the broker closed the connection (SCRAM refused)
+    (tcp_line("0A2A0007:A1F2", "0A2B0010:2384", "06"), "", 1),
+    # ESTABLISHED, but to another port (MongoDB 27017 = 0x6989)
+    (tcp_line("0A2A0007:A1F2", "0A2B0010:6989", "01"), "", 1),
+    # 9092 as the *local* port does not count
+    (tcp_line("0A2A0007:2384", "0A2B0010:A1F2", "01"), "", 1),
+    # no IPv6 in the pod: tcp6 missing is not an error
+    ("", None, 1),
+])
+def test_the_kafka_probe_reads_established_connections(
+        tmp_path: Path, tcp: str, tcp6: str | None, rc: int) -> None:
+    (tmp_path / "tcp").write_text(TCP_HEADER + tcp)
+    if tcp6 is not None:
+        (tmp_path / "tcp6").write_text(TCP_HEADER + tcp6)
+    script = KAFKA_CONNECTED.replace("/proc/net/", f"{tmp_path}/")
+    assert subprocess.run(["sh", "-c", script], check=False).returncode == rc
+
+
+def test_every_workload_meets_the_validate_policy(bundle: Bundle) -> None:
+    workloads = [d for d in bundle.documents if d.kind == "Deployment"]
+    assert [d.name for d in workloads] == ["api-enrichment", "api-gateway", "api-generation"]
+    assert [line for d in workloads for line in policy.check(d)] == []
 
 
 def test_variant_domain_issuer_and_replicas() -> None:
