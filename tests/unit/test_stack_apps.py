@@ -494,3 +494,36 @@ def test_pdb_budgets_that_block_drains(bundle: Bundle, ctx: dict[str, Any],
         del o["spec"]["minAvailable"]
         o["spec"].update(budget)
     assert errors_of(bundle, ctx, "PodDisruptionBudget", "api-gateway", wrong) == expected
+
+
+# What apps.deploy installs ------------------------------------------------------------------
+
+def test_the_release_is_our_chart_with_the_values_validate_renders(ctx: dict[str, Any]) -> None:
+    rel = apps.release(ctx)
+    assert (rel.name, rel.namespace, rel.chart, rel.version, rel.values_source) == (
+        "apps", "app", "apps", "0.1.0", "helm-values/apps.yaml")
+    assert rel.values == apps.values(ctx)
+
+
+def test_certificates_are_named_after_the_ingress_tls_secret(bundle: Bundle,
+                                                             ctx: dict[str, Any]) -> None:
+    tls = one(bundle, "Ingress", "api-gateway")["spec"]["tls"]
+    assert apps.certificates(apps.values(ctx)) == [
+        (t["secretName"], t["hosts"]) for t in tls] == [("api-gateway-tls", ["api.example.com"])]
+
+
+def test_the_secrets_the_pods_read(bundle: Bundle, ctx: dict[str, Any]) -> None:
+    assert apps.secret_names(apps.values(ctx)) == ["ghcr-pull", "kafka-app-client", "app-config"]
+    pods = [d.obj["spec"]["template"]["spec"] for d in bundle.documents if d.kind == "Deployment"]
+    read = {s["name"] for p in pods for s in p["imagePullSecrets"]} | {
+        e["valueFrom"]["secretKeyRef"]["name"] for p in pods for c in p["containers"]
+        for e in c["env"] if "valueFrom" in e}
+    assert read == set(apps.secret_names(apps.values(ctx)))
+
+
+def test_values_are_plain_data_without_shared_parts(ctx: dict[str, Any]) -> None:
+    values = apps.values(ctx)
+    probes = values["apps"]["api-generation"]["probes"]
+    probes["readinessProbe"]["exec"]["command"].append("changed")
+    assert values["apps"]["api-enrichment"]["probes"]["readinessProbe"]["exec"]["command"][-1] \
+        == KAFKA_CONNECTED
