@@ -20,7 +20,7 @@ API, and checked against public reports (each quoted where it is used):
   ``--force-conflicts``, on diff or apply, takes such fields over);
 - ``wait --for=condition=C --timeout=Ns TYPE/NAME [-n NS]``, ``rollout status``,
   ``annotate [--overwrite]``, ``create --dry-run=server -f -``, ``version -o json``,
-  ``get TYPE [NAME] [-n NS | -A] -o json``.
+  ``get TYPE [NAME] [-n NS | -A] -o json``, ``get TYPE,TYPE... [-n NS | -A] -o json``.
 
 Waits never really wait: a condition that is not met is reported as kubectl reports a
 timeout, at once.
@@ -492,18 +492,32 @@ def cmd_get(state: State, flags: dict[str, str], words: list[str], streams: Stre
     if flags.get("output") != "json" or not words:
         raise Unsupported("get without -o json")
     check_api(state, "get")
+    everywhere = flags.get("all-namespaces") == "true"
+    namespace = None if everywhere else flags.get("namespace", "default")
+    if "," in words[0] and "/" not in words[0]:
+        # several types (`get certificate,order -n NS -o json`): one List of them all, type
+        # after type, as kubectl prints a multi-type get
+        if words[1:]:
+            raise Unsupported("get of several types by name")
+        kinds = []
+        for word in words[0].split(","):
+            found = state.resource_type(word)
+            if found is None:
+                raise Fail(f'error: the server doesn\'t have a resource type "{word}"')
+            kinds.append(found)
+        listed = [without_managed_fields(state.observe(k, o)) for k in kinds
+                  for o in state.list(k, namespace if k.namespaced else None)]
+        streams.out.write(go_json({"apiVersion": "v1", "items": listed, "kind": "List",
+                                   "metadata": {"resourceVersion": ""}}, indent=4) + "\n")
+        return 0
     if "/" in words[0]:
         kind, name = target(state, words[:1])
         names = [name, *words[1:]]
     else:
         kind_ = state.resource_type(words[0])
-        if kind_ is None or "," in words[0]:
-            if "," in words[0]:
-                raise Unsupported("get of several types")
+        if kind_ is None:
             raise Fail(f'error: the server doesn\'t have a resource type "{words[0]}"')
         kind, names = kind_, words[1:]
-    everywhere = flags.get("all-namespaces") == "true"
-    namespace = None if everywhere else flags.get("namespace", "default")
     if names:
         items = [without_managed_fields(fetch(state, kind, namespace or "default", n))
                  for n in names]
