@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke.collection import Collection
 
 from tasks import charts, deploy, host, inventory, lab, tools
+from tasks.apps.collection import ns as apps_ns
 from tasks.flux.collection import ns as flux_ns
 from tasks.gitops import ns as gitops_ns
 from tasks.ingress.collection import ns as ingress_ns
@@ -22,6 +23,7 @@ ns.add_collection(gitops_ns)
 ns.add_collection(k3s_ns)
 ns.add_collection(ingress_ns)
 ns.add_collection(flux_ns)
+ns.add_collection(apps_ns)
 ns.add_collection(secrets_ns)
 ns.add_collection(tools.ns)
 ns.add_collection(charts.ns)
