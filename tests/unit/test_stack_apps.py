@@ -527,3 +527,25 @@ def test_values_are_plain_data_without_shared_parts(ctx: dict[str, Any]) -> None
     probes["readinessProbe"]["exec"]["command"].append("changed")
     assert values["apps"]["api-enrichment"]["probes"]["readinessProbe"]["exec"]["command"][-1] \
         == KAFKA_CONNECTED
+
+
+# apps.deploy upgrades the release when helm reports another chart version or other values
+# (tasks/cluster/steps.py HelmReleaseStep): a template changed under the same version would
+# never reach the cluster. So each version pins the chart's content: change the chart, bump
+# `version` in charts/apps/Chart.yaml and add its digest here.
+CHART_DIGESTS = {"0.1.0": "11efb3f853427da1f032c7df3120616027165249ac706175967ea76af95ef8cf"}
+
+
+def test_a_chart_change_comes_with_a_version_bump() -> None:
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = sorted(p for p in apps.CHART.rglob("*") if p.is_file() and "__pycache__" not in
+                   p.parts)
+    for path in files:
+        digest.update(str(path.relative_to(apps.CHART)).encode() + b"\0" + path.read_bytes()
+                      + b"\0")
+    version = apps.chart_version()
+    assert CHART_DIGESTS.get(version) == digest.hexdigest(), (
+        f"charts/apps changed: bump its version (now {version}) in charts/apps/Chart.yaml and"
+        f" pin {digest.hexdigest()} for it in CHART_DIGESTS, or apps.deploy will not upgrade")
