@@ -1,4 +1,4 @@
-"""apps.*: our applications on the cluster (spec §9)."""
+"""apps.*: our applications on the cluster (spec §9): deploy them, diagnose them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,20 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from tasks import apps as layer
 from tasks.cli import HELP, session, user_errors
+
+
+@task(help={"inventory": HELP["inventory"], "check": HELP["check"], "verbose": HELP["verbose"],
+            "trust-new-host-key": HELP["trust-new-host-key"]})
+def deploy(c: Context, inventory: str | None = None, check: bool = False, verbose: bool = False,
+           trust_new_host_key: bool = False) -> None:
+    """Our chart (charts/apps) after its namespace and Secrets; the Ingress's certificate Ready."""
+    with user_errors():
+        s = session(inventory, check=check, verbose=verbose,
+                    trust_new_host_key=trust_new_host_key)
+        layer.deploy(s)
+        s.finish()
 
 
 @task(help={"name": "only this app (api-gateway...) or pod, Ready or not; default: every"
@@ -36,4 +49,4 @@ def diagnose(c: Context, name: str | None = None, json: bool = False,
         raise Exit(code=code)
 
 
-ns = Collection("apps", diagnose)
+ns = Collection("apps", deploy, diagnose)

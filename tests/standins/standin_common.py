@@ -23,7 +23,9 @@ owns the leaf fields it set (lists are atomic, as for a list without merge keys)
 apply that changes a field another manager owns is a conflict; an Update (``kubectl
 edit``, ``kubectl annotate``) takes over the fields it changes. Controllers settle at
 once: status conditions are computed when an object is read (Ready/Available True unless
-a test injected a failure), and waits never really wait.
+a test injected a failure), and waits never really wait. cert-manager's ingress-shim is
+one of them: an annotated Ingress gets its Certificate when it is stored (see
+:func:`ingress_shim`).
 """
 
 from __future__ import annotations
@@ -645,6 +647,8 @@ class State:
         self._write(path, out)
         if kind.kind == "CustomResourceDefinition":
             self._kinds = None
+        if kind.kind == "Ingress" and kind.group == "networking.k8s.io":
+            ingress_shim(self, out)
         return out
 
     def record(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
@@ -749,6 +753,40 @@ def status_of(kind: Kind, obj: dict[str, Any], failing: str | None) -> dict[str,
         return {"conditions": [condition("Ready", ok, "" if ok else failing or "", stamp)],
                 "observedGeneration": generation}
     return dict(obj.get("status") or {})
+
+
+CLUSTER_ISSUER = "cert-manager.io/cluster-issuer"
+
+
+def ingress_shim(state: State, ingress: dict[str, Any]) -> None:
+    """cert-manager's ingress-shim, settled at once: for an Ingress annotated
+    ``cert-manager.io/cluster-issuer``, a Certificate per ``tls[]`` entry named after its
+    ``secretName``, in the Ingress's namespace, for its hosts (cert-manager.io/docs/usage/
+    ingress, "How it works"), owned by the Ingress. Only once cert-manager's CRDs are
+    installed (its release), as with the real controller."""
+    kind = state.mapping("cert-manager.io/v1", "Certificate")
+    meta = ingress.get("metadata") or {}
+    issuer = (meta.get("annotations") or {}).get(CLUSTER_ISSUER)
+    if kind is None or not issuer:
+        return
+    for tls in (ingress.get("spec") or {}).get("tls") or []:
+        if not tls.get("secretName"):
+            continue
+        cert = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                "metadata": {"name": tls["secretName"], "namespace": meta["namespace"],
+                             "ownerReferences": [{
+                                 "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                                 "name": meta["name"], "uid": meta.get("uid", ""),
+                                 "controller": True, "blockOwnerDeletion": True}]},
+                "spec": {"dnsNames": list(tls.get("hosts") or []),
+                         "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer",
+                                       "name": issuer},
+                         "secretName": tls["secretName"],
+                         "usages": ["digital signature", "key encipherment"]}}
+        live = state.get(kind, meta["namespace"], tls["secretName"])
+        merged, _ = server_side_apply(live, normalize(cert, kind, meta["namespace"]),
+                                      "cert-manager-ingress-shim", force=True)
+        state.put(kind, merged, live)
 
 
 def seed_k3s(state: State) -> None:

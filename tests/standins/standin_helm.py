@@ -13,7 +13,8 @@ by ``helm_version``) prints them; anything else exits 2 with ``stand-in: unsuppo
 - ``upgrade --install NAME ARCHIVE [-n NS] [--create-namespace] -f - [--wait[=S]]
   [--timeout=D] [--rollback-on-failure | --atomic]``: reads the values from stdin and
   the chart's name, version and appVersion from ``<chart>/Chart.yaml`` inside the .tgz
-  (a ``helm package`` archive or any tar.gz laid out the same); installs the CRDs of the
+  (a ``helm package`` archive or any tar.gz laid out the same), or from a chart
+  directory's ``Chart.yaml`` (our own chart, ``charts/apps``); installs the CRDs of the
   chart's ``crds/`` folder and those the config lists for the chart name; creates the
   namespace (``--create-namespace``, labelled ``name: NS`` as helm does) and the chart's
   configured objects; records a new revision, the previous one superseded.
@@ -149,8 +150,29 @@ def cmd_get(state: State, flags: dict[str, str], words: list[str], streams: Stre
 
 # upgrade --install ---------------------------------------------------------------------
 
-def read_chart(path: str) -> dict[str, Any]:
-    """Chart.yaml and the crds/ documents of a chart archive."""
+def read_chart_directory(path: Path, helm4: bool) -> dict[str, Any]:
+    """Chart.yaml and the crds/ documents of an unpacked chart (``helm upgrade NAME
+    ./charts/apps``: helm loads the directory as it would the archive)."""
+    if not (path / "Chart.yaml").is_file():
+        # the real helm 4.1.4 and 3.17.2 (helm template) on a folder without Chart.yaml
+        raise Fail(f"Error: unable to detect chart at {path}/Chart.yaml: open"
+                   f" {path}/Chart.yaml: no such file or directory" if helm4
+                   else "Error: Chart.yaml file is missing")
+    meta = yaml.safe_load((path / "Chart.yaml").read_text()) or {}
+    crds = []
+    for file in sorted((path / "crds").glob("*")) if (path / "crds").is_dir() else []:
+        if file.suffix in (".yaml", ".yml", ".json"):
+            crds += [d for d in yaml.safe_load_all(file.read_text()) if isinstance(d, dict)]
+    if not meta.get("name") or not meta.get("version"):
+        raise Fail("Error: validation: chart.metadata.name is required")
+    return {"name": str(meta["name"]), "version": str(meta["version"]),
+            "app_version": str(meta.get("appVersion", "")), "crds": crds}
+
+
+def read_chart(path: str, helm4: bool = True) -> dict[str, Any]:
+    """Chart.yaml and the crds/ documents of a chart archive (or chart directory)."""
+    if Path(path).is_dir():
+        return read_chart_directory(Path(path), helm4)
     if not Path(path).is_file():
         raise Fail(f'Error: path "{path}" not found')  # the real helm 4.1.4 and 3.17.2
     try:
@@ -304,7 +326,7 @@ def cmd_upgrade(state: State, flags: dict[str, str], words: list[str], streams: 
     if installing:
         # helm pkg/cmd/upgrade.go prints this, then installs
         streams.out.write(f'Release "{name}" does not exist. Installing it now.\n')
-    chart = read_chart(archive)
+    chart = read_chart(archive, helm4)
     ns_kind = state.mapping("v1", "Namespace")
     assert ns_kind is not None
     if installing and not state.namespace_exists(namespace):

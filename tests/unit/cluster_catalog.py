@@ -23,6 +23,9 @@ NS = Document("t", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name"
 SECRET = Document("t", {"apiVersion": "v1", "kind": "Secret",
                          "metadata": {"name": "probe", "namespace": "probe"},
                          "stringData": {"password": "not-a-real-secret"}})
+APP_SECRET = Document("t", {"apiVersion": "v1", "kind": "Secret",
+                             "metadata": {"name": "app-config", "namespace": "app"},
+                             "stringData": {"MONGODB_URI": "not-a-real-secret"}})
 RELEASE = Release("probe", "probe", "repo", "https://example.invalid", "probe", "1.0.0",
                   "helm-values/probe.yaml", {"a": 1})
 
@@ -44,12 +47,14 @@ def session() -> Session:
 
 def layer_steps(tools: Tools) -> list[Step]:
     """Every step of the cluster layers, as they are built for the default inventory."""
-    from tasks import flux, ingress
+    from tasks import apps, flux, ingress
 
     target: Any = ToolsTarget(tools)
     archive = lambda r: Path(f"/nonexistent/{r.chart}-{r.version}.tgz")  # noqa: E731
     return [*ingress.steps(session(), target, archive=archive),
-            *flux.steps(session(), target, [SECRET], archive=archive)]
+            *flux.steps(session(), target, [SECRET], archive=archive),
+            # our own chart from its directory, as apps.deploy installs it
+            *apps.steps(session(), target, [APP_SECRET])]
 
 
 def all_steps(tools: Tools) -> list[Step]:
@@ -78,6 +83,8 @@ def _changed_raw(step: Step) -> dict[str, Raw]:
             out[fact.key] = Raw("".join(json.dumps(i) + "\n" for i in items), 1)
         elif fact.key == "helm-list":
             out[fact.key] = Raw("[]", 0)
+        elif fact.key.startswith("cert-manager:issuance:"):  # no Certificate yet
+            out[fact.key] = Raw('{"apiVersion": "v1", "items": [], "kind": "List"}', 0)
         elif fact.key == "cert-manager:api":
             out[fact.key] = Raw("", 1, "Error from server (InternalError): failed calling"
                                        " webhook \"webhook.cert-manager.io\"")

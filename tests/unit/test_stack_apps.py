@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from tasks.model.model import SPEC_TOPICS, Inventory
 from tasks.stack import helm
 from tasks.stack.components import apps
 from tasks.stack.render import Bundle, Document
+from tasks.stack.validate import policy
 from tests.unit.platform_ctx import ctx_of, inventory
 
 
@@ -154,11 +157,61 @@ def test_workers(bundle: Bundle, name: str, prefix: str) -> None:
     c = container(bundle, name)
     assert env(c)["KAFKA_TOPICS"] == f"{prefix}progress,{prefix}completed"
     assert "ports" not in c
-    assert not {"startupProbe", "readinessProbe", "livenessProbe"} & set(c)
-    assert deploy["metadata"]["annotations"]["stack.io/probes-exempt"].startswith("a Kafka worker")
+    probe = {"exec": {"command": ["sh", "-c", KAFKA_CONNECTED]}, "timeoutSeconds": 3}
+    assert c["startupProbe"] == {**probe, "periodSeconds": 10, "failureThreshold": 30}
+    assert c["readinessProbe"] == {**probe, "periodSeconds": 10, "failureThreshold": 3}
+    assert c["livenessProbe"] == {**probe, "periodSeconds": 30, "failureThreshold": 10}
+    assert "annotations" not in deploy["metadata"]  # no stack.io/probes-exempt any more
     assert "MONGODB_URI" not in env(c)
     for kind in ("Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert find(bundle, kind, name) == []
+
+
+# The workers' probe: an ESTABLISHED TCP connection to the Kafka port (9092 = 0x2384) in the
+# pod's /proc/net/tcp or tcp6, read by /bin/sh alone. Lines as the kernel prints them.
+KAFKA_CONNECTED = (
+    "p=$(printf %04X 9092) && for f in /proc/net/tcp /proc/net/tcp6; do [ -r \"$f\" ] ||"
+    " continue; while read -r _ _ r s _; do case $r:$s in *:\"$p\":01) exit 0;; esac;"
+    " done < \"$f\"; done; exit 1")
+TCP_HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
+              "   uid  timeout inode\n")
+
+
+def tcp_line(local: str, remote: str, state: str) -> str:
+    return (f"   0: {local} {remote} {state} 00000000:00000000 00:00000000 00000000  1000"
+            "        0 48213 1 0000000000000000 20 4 30 10 -1\n")
+
+
+@pytest.mark.parametrize(("tcp", "tcp6", "rc"), [
+    # connected to the bootstrap/broker on 9092: ESTABLISHED (01)
+    (tcp_line("0A2A0007:A1F2", "0A2B0010:2384", "01"), None, 0),
+    # the same over IPv6 (an IPv4-mapped address in tcp6), tcp empty
+    ("", tcp_line("0000000000000000FFFF00000A2A0007:A1F2",
+                  "0000000000000000FFFF00000A2B0010:2384", "01"), 0),
+    # SYN_SENT (02): the broker does not answer yet
+    (tcp_line("0A2A0007:A1F2", "0A2B0010:2384", "02"), "", 1),
+    # TIME_WAIT (06) after the broker closed the connection (SCRAM refused)
+    (tcp_line("0A2A0007:A1F2", "0A2B0010:2384", "06"), "", 1),
+    # ESTABLISHED, but to another port (MongoDB 27017 = 0x6989)
+    (tcp_line("0A2A0007:A1F2", "0A2B0010:6989", "01"), "", 1),
+    # 9092 as the *local* port does not count
+    (tcp_line("0A2A0007:2384", "0A2B0010:A1F2", "01"), "", 1),
+    # no IPv6 in the pod: tcp6 missing is not an error
+    ("", None, 1),
+])
+def test_the_kafka_probe_reads_established_connections(
+        tmp_path: Path, tcp: str, tcp6: str | None, rc: int) -> None:
+    (tmp_path / "tcp").write_text(TCP_HEADER + tcp)
+    if tcp6 is not None:
+        (tmp_path / "tcp6").write_text(TCP_HEADER + tcp6)
+    script = KAFKA_CONNECTED.replace("/proc/net/", f"{tmp_path}/")
+    assert subprocess.run(["sh", "-c", script], check=False).returncode == rc
+
+
+def test_every_workload_meets_the_validate_policy(bundle: Bundle) -> None:
+    workloads = [d for d in bundle.documents if d.kind == "Deployment"]
+    assert [d.name for d in workloads] == ["api-enrichment", "api-gateway", "api-generation"]
+    assert [line for d in workloads for line in policy.check(d)] == []
 
 
 def test_variant_domain_issuer_and_replicas() -> None:
@@ -441,3 +494,58 @@ def test_pdb_budgets_that_block_drains(bundle: Bundle, ctx: dict[str, Any],
         del o["spec"]["minAvailable"]
         o["spec"].update(budget)
     assert errors_of(bundle, ctx, "PodDisruptionBudget", "api-gateway", wrong) == expected
+
+
+# What apps.deploy installs ------------------------------------------------------------------
+
+def test_the_release_is_our_chart_with_the_values_validate_renders(ctx: dict[str, Any]) -> None:
+    rel = apps.release(ctx)
+    assert (rel.name, rel.namespace, rel.chart, rel.version, rel.values_source) == (
+        "apps", "app", "apps", "0.1.0", "helm-values/apps.yaml")
+    assert rel.values == apps.values(ctx)
+
+
+def test_certificates_are_named_after_the_ingress_tls_secret(bundle: Bundle,
+                                                             ctx: dict[str, Any]) -> None:
+    tls = one(bundle, "Ingress", "api-gateway")["spec"]["tls"]
+    assert apps.certificates(apps.values(ctx)) == [
+        (t["secretName"], t["hosts"]) for t in tls] == [("api-gateway-tls", ["api.example.com"])]
+
+
+def test_the_secrets_the_pods_read(bundle: Bundle, ctx: dict[str, Any]) -> None:
+    assert apps.secret_names(apps.values(ctx)) == ["ghcr-pull", "kafka-app-client", "app-config"]
+    pods = [d.obj["spec"]["template"]["spec"] for d in bundle.documents if d.kind == "Deployment"]
+    read = {s["name"] for p in pods for s in p["imagePullSecrets"]} | {
+        e["valueFrom"]["secretKeyRef"]["name"] for p in pods for c in p["containers"]
+        for e in c["env"] if "valueFrom" in e}
+    assert read == set(apps.secret_names(apps.values(ctx)))
+
+
+def test_values_are_plain_data_without_shared_parts(ctx: dict[str, Any]) -> None:
+    values = apps.values(ctx)
+    probes = values["apps"]["api-generation"]["probes"]
+    probes["readinessProbe"]["exec"]["command"].append("changed")
+    assert values["apps"]["api-enrichment"]["probes"]["readinessProbe"]["exec"]["command"][-1] \
+        == KAFKA_CONNECTED
+
+
+# apps.deploy upgrades the release when helm reports another chart version or other values
+# (tasks/cluster/steps.py HelmReleaseStep): a template changed under the same version would
+# never reach the cluster. So each version pins the chart's content: change the chart, bump
+# `version` in charts/apps/Chart.yaml and add its digest here.
+CHART_DIGESTS = {"0.1.0": "11efb3f853427da1f032c7df3120616027165249ac706175967ea76af95ef8cf"}
+
+
+def test_a_chart_change_comes_with_a_version_bump() -> None:
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = sorted(p for p in apps.CHART.rglob("*") if p.is_file() and "__pycache__" not in
+                   p.parts)
+    for path in files:
+        digest.update(str(path.relative_to(apps.CHART)).encode() + b"\0" + path.read_bytes()
+                      + b"\0")
+    version = apps.chart_version()
+    assert CHART_DIGESTS.get(version) == digest.hexdigest(), (
+        f"charts/apps changed: bump its version (now {version}) in charts/apps/Chart.yaml and"
+        f" pin {digest.hexdigest()} for it in CHART_DIGESTS, or apps.deploy will not upgrade")
