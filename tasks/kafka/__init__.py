@@ -166,8 +166,8 @@ def steps(session: Session, target: Target, secrets: Sequence[Document] | None,
     (kafka_doc,) = of("Kafka")
     out: list[Step] = [
         ObjectsStep("kafka-namespace", "kafka: namespace", tools, of("Namespace")),
-        ObjectsStep("kafka-network-policy", f"kafka: NetworkPolicy, brokers reachable from"
-                    f" {inv.apps.namespace} only (before the apps start)", tools,
+        ObjectsStep("kafka-network-policy", f"kafka: NetworkPolicy guarding the brokers (from"
+                    f" {inv.apps.namespace} only)", tools,
                     of("NetworkPolicy")),
         HelmReleaseStep("strimzi", f"kafka: Strimzi operator chart {release.version}", tools,
                         release, archive=archive),
@@ -176,17 +176,17 @@ def steps(session: Session, target: Target, secrets: Sequence[Document] | None,
         out.append(ObjectsStep("kafka-password", f"kafka: {inv.kafka.user} password Secret",
                                tools, secrets, secret=True))
     out += [
-        StrimziObjects("kafka-cluster", f"kafka: Kafka {kafka_doc.name} Ready (KRaft, one"
-                       f" dual-role pool; waits up to {_minutes(KAFKA_SECONDS)})", tools,
+        StrimziObjects("kafka-cluster", f"kafka: Kafka {kafka_doc.name} Ready (KRaft, dual-role;"
+                       f" up to {_minutes(KAFKA_SECONDS)})", tools,
                        cluster, waits=[ready_wait(tools, "kafka", [kafka_doc.name], ns,
                                                   KAFKA_SECONDS)],
                        must_be_ready=[_key(kafka_doc)]),
-        StrimziObjects("kafka-topics", f"kafka: {len(topics)} KafkaTopics Ready (waits up to"
+        StrimziObjects("kafka-topics", f"kafka: {len(topics)} KafkaTopics Ready (up to"
                        f" {_minutes(TOPICS_SECONDS)})", tools, topics,
                        waits=[ready_wait(tools, "kafkatopic", [d.name for d in topics], ns,
                                          TOPICS_SECONDS)],
                        must_be_ready=[_key(d) for d in topics]),
-        StrimziObjects("kafka-user", f"kafka: KafkaUser {inv.kafka.user} Ready (waits up to"
+        StrimziObjects("kafka-user", f"kafka: KafkaUser {inv.kafka.user} Ready (up to"
                        f" {_minutes(USER_SECONDS)})", tools, users,
                        waits=[ready_wait(tools, "kafkauser", [d.name for d in users], ns,
                                          USER_SECONDS)],

@@ -36,14 +36,12 @@ def test_kafka_deploy_steps_in_order_after_the_chart_that_brings_their_crds() ->
     plan = steps()
     assert [(s.id, s.name) for s in plan] == [
         ("kafka-namespace", "kafka: namespace"),
-        ("kafka-network-policy",
-         "kafka: NetworkPolicy, brokers reachable from app only (before the apps start)"),
+        ("kafka-network-policy", "kafka: NetworkPolicy guarding the brokers (from app only)"),
         ("strimzi", "kafka: Strimzi operator chart 0.47.0"),
         ("kafka-password", "kafka: app-client password Secret"),
-        ("kafka-cluster",
-         "kafka: Kafka my-cluster Ready (KRaft, one dual-role pool; waits up to 15m)"),
-        ("kafka-topics", "kafka: 6 KafkaTopics Ready (waits up to 3m)"),
-        ("kafka-user", "kafka: KafkaUser app-client Ready (waits up to 3m)"),
+        ("kafka-cluster", "kafka: Kafka my-cluster Ready (KRaft, dual-role; up to 15m)"),
+        ("kafka-topics", "kafka: 6 KafkaTopics Ready (up to 3m)"),
+        ("kafka-user", "kafka: KafkaUser app-client Ready (up to 3m)"),
         ("kafka-podmonitor", "kafka: PodMonitor of the Kafka Exporter (after"
                              " monitoring.install)")]
     objects = {s.id: [f"{d.kind}/{d.name}" for d in s.docs] for s in plan if hasattr(s, "docs")}
