@@ -38,13 +38,22 @@ def _stable(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ready(obj: dict[str, Any]) -> tuple[str, str] | None:
-    """The live object's Ready (or Available) condition: (status, message)."""
+    """The live object's Ready (or Available) condition: (status, message).
+
+    Strimzi's operators say a failure the other way round: Kafka and KafkaUser carry
+    ``type: NotReady, status: "True"`` (with reason and message) instead of a Ready
+    condition that is False (Strimzi 0.47 StatusUtils, KafkaAssemblyOperator); that
+    reads as Ready "False" with NotReady's message.
+    """
     conditions = (obj.get("status") or {}).get("conditions") or []
-    for wanted in ("Ready", "Available"):
+    for wanted in ("Ready", "Available", "NotReady"):
         for c in conditions:
             if isinstance(c, dict) and c.get("type") == wanted:
                 message = str(c.get("message") or c.get("reason") or "")[:300]
-                return str(c.get("status", "Unknown")), message
+                status = str(c.get("status", "Unknown"))
+                if wanted == "NotReady":
+                    status = "False" if status == "True" else "Unknown"
+                return status, message
     return None
 
 

@@ -184,6 +184,7 @@ class _Run:
         details = [c.summary for c in changes]
         if not changes:
             status = Status.OK
+            details = step.notes(self.facts)
         elif self.check:
             status = Status.WOULD_CHANGE
             if step.guarded and self.guard is not None and not self.armed:

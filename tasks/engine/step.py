@@ -65,3 +65,8 @@ class Step(ABC):
     def verify(self, facts: Facts) -> list[str]:
         """Problems left after applying; by default, whatever would still change."""
         return [f"still differs after applying: {c.summary}" for c in self.plan(facts)]
+
+    def notes(self, facts: Facts) -> list[str]:
+        """Lines shown under an ``ok`` step that has nothing to change: what it left
+        alone on purpose, and why (a PodMonitor whose CRD is not installed yet)."""
+        return []

@@ -23,8 +23,9 @@ owns the leaf fields it set (lists are atomic, as for a list without merge keys)
 apply that changes a field another manager owns is a conflict; an Update (``kubectl
 edit``, ``kubectl annotate``) takes over the fields it changes. Controllers settle at
 once: status conditions are computed when an object is read (Ready/Available True unless
-a test injected a failure), and waits never really wait. cert-manager's ingress-shim is
-one of them: an annotated Ingress gets its Certificate when it is stored (see
+a test injected a failure; Strimzi's kinds in Strimzi's own shapes, see
+:func:`strimzi_status`), and waits never really wait. cert-manager's ingress-shim is one
+of them: an annotated Ingress gets its Certificate when it is stored (see
 :func:`ingress_shim`).
 """
 
@@ -714,6 +715,11 @@ class State:
 # Status as the controllers would set it ------------------------------------------------
 
 _BUILTIN_GROUPS = {k.group for k in parse_kinds(BUILTIN_KINDS)}
+STRIMZI_GROUP = "kafka.strimzi.io"
+#: Strimzi kinds whose operator says a failure as ``NotReady: "True"`` (StatusUtils and
+#: KafkaAssemblyOperator of Strimzi 0.47); its Topic Operator writes ``Ready: "False"``.
+STRIMZI_NOT_READY_KINDS = ("Kafka", "KafkaUser", "KafkaConnect", "KafkaBridge",
+                           "KafkaMirrorMaker2", "KafkaConnector")
 
 
 def condition(kind_: str, ok: bool, message: str, tick_stamp: str) -> dict[str, Any]:
@@ -749,6 +755,8 @@ def status_of(kind: Kind, obj: dict[str, Any], failing: str | None) -> dict[str,
                 condition("Progressing", True, "ReplicaSet has successfully progressed.",
                           stamp)]
         return status
+    if kind.group == STRIMZI_GROUP:
+        return strimzi_status(kind, obj, failing, stamp, generation)
     if kind.group not in _BUILTIN_GROUPS:  # a custom resource: its operator says Ready
         return {"conditions": [condition("Ready", ok, "" if ok else failing or "", stamp)],
                 "observedGeneration": generation}
@@ -787,6 +795,24 @@ def ingress_shim(state: State, ingress: dict[str, Any]) -> None:
         merged, _ = server_side_apply(live, normalize(cert, kind, meta["namespace"]),
                                       "cert-manager-ingress-shim", force=True)
         state.put(kind, merged, live)
+def strimzi_status(kind: Kind, obj: dict[str, Any], failing: str | None, stamp: str,
+                   generation: int) -> dict[str, Any]:
+    """What Strimzi 0.47 writes: a KafkaNodePool has no Ready condition at all (its
+    status is node IDs, roles and replicas: KafkaPool.generateNodePoolStatus); a failing
+    Kafka or KafkaUser has ``NotReady`` True with the failure's class as its reason."""
+    spec = obj.get("spec") or {}
+    if kind.kind == "KafkaNodePool":
+        replicas = int(spec.get("replicas", 0))
+        return {"observedGeneration": generation, "nodeIds": list(range(replicas)),
+                "roles": sorted(spec.get("roles") or []), "replicas": replicas,
+                "clusterId": "c3RhbmQtaW4tY2x1c3Rlcg"}
+    if failing is not None and kind.kind in STRIMZI_NOT_READY_KINDS:
+        return {"conditions": [{"type": "NotReady", "status": "True",
+                                "reason": "StandinInjectedFailure", "message": failing,
+                                "lastTransitionTime": stamp}],
+                "observedGeneration": generation}
+    return {"conditions": [condition("Ready", failing is None, failing or "", stamp)],
+            "observedGeneration": generation}
 
 
 def seed_k3s(state: State) -> None:

@@ -418,17 +418,21 @@ def cmd_wait(state: State, flags: dict[str, str], words: list[str], streams: Str
     seconds(flags["timeout"])
     condition, _, value = wanted.removeprefix("condition=").partition("=")
     check_api(state, "wait")
-    kind, name = target(state, words)
-    obj = fetch(state, kind, flags.get("namespace", "default"), name)
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if str(c.get("type", "")).lower() == condition.lower() and \
-                str(c.get("status", "")).lower() == (value or "true").lower():
-            # "deployment.extensions/example condition met" (kubernetes/kubernetes#80896)
-            streams.out.write(f"{kind.printed}/{name} condition met\n")
-            return 0
-    # "error: timed out waiting for the condition on cephclusters/my-cluster"
-    # (kubernetes/kubectl#1414)
-    raise Fail(f"error: timed out waiting for the condition on {kind.plural}/{name}")
+    # Several TYPE/NAME words: kubectl waits on each in turn (one deadline for all) and
+    # stops at the first that fails, after printing those met (kubectl wait.go RunWait).
+    several = len(words) > 1 and all("/" in w for w in words)
+    for one in ([[w] for w in words] if several else [words]):
+        kind, name = target(state, one)
+        obj = fetch(state, kind, flags.get("namespace", "default"), name)
+        if not any(str(c.get("type", "")).lower() == condition.lower()
+                   and str(c.get("status", "")).lower() == (value or "true").lower()
+                   for c in (obj.get("status") or {}).get("conditions") or []):
+            # "error: timed out waiting for the condition on cephclusters/my-cluster"
+            # (kubernetes/kubectl#1414)
+            raise Fail(f"error: timed out waiting for the condition on {kind.plural}/{name}")
+        # "deployment.extensions/example condition met" (kubernetes/kubernetes#80896)
+        streams.out.write(f"{kind.printed}/{name} condition met\n")
+    return 0
 
 
 def cmd_rollout(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:

@@ -47,14 +47,15 @@ def session() -> Session:
 
 def layer_steps(tools: Tools) -> list[Step]:
     """Every step of the cluster layers, as they are built for the default inventory."""
-    from tasks import apps, flux, ingress
+    from tasks import apps, flux, ingress, kafka
 
     target: Any = ToolsTarget(tools)
     archive = lambda r: Path(f"/nonexistent/{r.chart}-{r.version}.tgz")  # noqa: E731
     return [*ingress.steps(session(), target, archive=archive),
             *flux.steps(session(), target, [SECRET], archive=archive),
             # our own chart from its directory, as apps.deploy installs it
-            *apps.steps(session(), target, [APP_SECRET])]
+            *apps.steps(session(), target, [APP_SECRET]),
+            *kafka.steps(session(), target, [SECRET], archive=archive)]
 
 
 def all_steps(tools: Tools) -> list[Step]:

@@ -63,6 +63,47 @@ def test_kdiff_reports_new_changed_same_owner_and_ready(tmp_path: Path) -> None:
     assert kdiff.main(["kdiff", str(live), str(live)]) == 0
 
 
+# Strimzi's status shapes: a failing Kafka as Strimzi's PR #1689 shows it (its
+# "NotReady: True" with reason and message, listeners and observedGeneration beside),
+# a KafkaUser as the Strimzi docs' example of PR #6931, and a Ready Kafka with a Warning
+# condition (StatusUtils.buildWarningCondition, Strimzi 0.47).
+STRIMZI_STATUSES = [
+    ("Kafka", {"conditions": [{
+        "lastTransitionTime": "2019-06-06T17:22:16+0000", "type": "NotReady", "status": "True",
+        "reason": "TimeoutException",
+        "message": "Exceeded timeout of 300000ms while waiting for Pods resource"
+                   " my-cluster-kafka-0 in namespace myproject to be ready"}],
+        "listeners": [{"type": "plain", "addresses": [
+            {"host": "my-cluster-kafka-bootstrap.myproject.svc", "port": 9092}]}],
+        "observedGeneration": 5},
+     ("False", "Exceeded timeout of 300000ms while waiting for Pods resource"
+               " my-cluster-kafka-0 in namespace myproject to be ready")),
+    ("KafkaUser", {"conditions": [{
+        "lastTransitionTime": "2022-06-10T10:07:37.238065Z", "type": "NotReady",
+        "status": "True", "reason": "InvalidResourceException",
+        "message": "Simple authorization ACL rules are configured but not supported in the"
+                   " Kafka cluster configuration."}]},
+     ("False", "Simple authorization ACL rules are configured but not supported in the"
+               " Kafka cluster configuration.")),
+    ("Kafka", {"conditions": [
+        {"type": "Warning", "status": "True", "reason": "KafkaStorage", "message": "x"},
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2025-06-01T10:00:00Z"}],
+        "observedGeneration": 1},
+     ("True", "")),
+]
+
+
+@pytest.mark.parametrize(("kind", "status", "ready"), STRIMZI_STATUSES)
+def test_kdiff_reads_strimzi_not_ready_as_not_ready_with_its_message(
+        tmp_path: Path, kind: str, status: dict[str, object], ready: tuple[str, str]) -> None:
+    obj = {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": kind,
+           "metadata": {"name": "my-cluster", "namespace": "kafka"}, "spec": {}}
+    write(tmp_path / "LIVE", "k", {**obj, "status": status})
+    write(tmp_path / "MERGED", "k", obj)
+    (item,) = kdiff.compare(tmp_path / "LIVE", tmp_path / "MERGED")
+    assert (item["state"], item["ready"], item["message"]) == ("same", *ready)
+
+
 def diff_raw(*items: dict[str, object], rc: int = 1, stderr: str = "") -> Raw:
     return Raw("".join(json.dumps(i) + "\n" for i in items), rc, stderr)
 

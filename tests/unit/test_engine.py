@@ -245,6 +245,26 @@ def test_outcomes_carry_the_step_id_not_only_its_name(tmp_path: Path) -> None:
     assert summary.status_of("local", "file a") is None
 
 
+class LeftAloneStep(FileStep):
+    """Has nothing to do, and says what it left alone."""
+
+    def plan(self, facts: Facts) -> list[Change]:
+        return []
+
+    def notes(self, facts: Facts) -> list[str]:
+        return [f"{self.path.name} left alone: {facts[self.fact]!r} is not ours to change"]
+
+
+def test_a_step_with_nothing_to_change_can_say_what_it_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("theirs")
+    for check in (False, True):
+        summary, text = run([LeftAloneStep(tmp_path / "a", "ours")], check=check)
+        assert [(o.status, o.details) for o in summary.outcomes] == [
+            (Status.OK, ["a left alone: 'theirs' is not ours to change"])]
+        assert "- a left alone: 'theirs' is not ours to change\n" in text
+    assert (tmp_path / "a").read_text() == "theirs"
+
+
 def test_round_trips_add_up_across_layers() -> None:
     summary = Summary()
     summary.add_round_trips("vps1", 2)

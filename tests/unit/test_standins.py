@@ -239,6 +239,49 @@ def test_a_crd_in_a_charts_crds_folder_and_a_crd_object_applied(standins: Standi
         "gadget.example.com/g serverside-applied\n"
 
 
+def test_strimzi_kinds_answer_in_strimzi_shapes_and_wait_takes_several(
+        standins: Standins) -> None:
+    standins.install_crds("strimzi-kafka-operator")
+    meta = {"namespace": "kafka", "labels": {"strimzi.io/cluster": "my-cluster"}}
+    kafka = {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "Kafka",
+             "metadata": {"name": "my-cluster", "namespace": "kafka"}, "spec": {}}
+    pool = {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaNodePool",
+            "metadata": {"name": "dual-role", **meta},
+            "spec": {"replicas": 1, "roles": ["controller", "broker"]}}
+    topics = [{"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
+               "metadata": {"name": name, **meta}, "spec": {}} for name in ("a", "b")]
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kafka"}}
+    assert run(standins, "kubectl", *APPLY, stdin=stream(ns, kafka, pool, *topics))[0] == 0
+    # a node pool has no Ready condition (Strimzi 0.47 KafkaPool.generateNodePoolStatus)
+    seen = standins.object("KafkaNodePool/kafka/dual-role")
+    assert seen is not None
+    assert seen["status"] == {"observedGeneration": 1, "nodeIds": [0], "replicas": 1,
+                              "roles": ["broker", "controller"],
+                              "clusterId": "c3RhbmQtaW4tY2x1c3Rlcg"}
+    wait = ("wait", "--for=condition=Ready", "--timeout=60s")
+    assert run(standins, "kubectl", *wait, "kafkatopic.kafka.strimzi.io/a",
+               "kafkatopic.kafka.strimzi.io/b", "-n", "kafka") == (
+        0, "kafkatopic.kafka.strimzi.io/a condition met\n"
+           "kafkatopic.kafka.strimzi.io/b condition met\n", "")
+    standins.inject(not_ready={"Kafka/kafka/my-cluster": "Kafka cluster is being deployed",
+                               "KafkaTopic/kafka/b": "Unknown topic config name: x"})
+    seen = standins.object("Kafka/kafka/my-cluster")
+    assert seen is not None
+    assert [(c["type"], c["status"], c["message"]) for c in seen["status"]["conditions"]] == [
+        ("NotReady", "True", "Kafka cluster is being deployed")]
+    seen = standins.object("KafkaTopic/kafka/b")
+    assert seen is not None
+    assert [(c["type"], c["status"]) for c in seen["status"]["conditions"]] == [
+        ("Ready", "False")]
+    assert run(standins, "kubectl", *wait, "kafka.kafka.strimzi.io/my-cluster", "-n",
+               "kafka") == (
+        1, "", "error: timed out waiting for the condition on kafkas/my-cluster\n")
+    assert run(standins, "kubectl", *wait, "kafkatopic.kafka.strimzi.io/a",
+               "kafkatopic.kafka.strimzi.io/b", "-n", "kafka") == (
+        1, "kafkatopic.kafka.strimzi.io/a condition met\n",
+        "error: timed out waiting for the condition on kafkatopics/b\n")
+
+
 def test_wait_rollout_annotate_and_get(standins: Standins) -> None:
     deploy = {"apiVersion": "apps/v1", "kind": "Deployment",
               "metadata": {"name": "web", "namespace": "probe"}, "spec": {"replicas": 2}}
