@@ -11,6 +11,7 @@ from tasks.gitops import ns as gitops_ns
 from tasks.ingress.collection import ns as ingress_ns
 from tasks.k3s.collection import ns as k3s_ns
 from tasks.kafka.collection import ns as kafka_ns
+from tasks.monitoring.collection import ns as monitoring_ns
 from tasks.secrets_tasks import ns as secrets_ns
 from tasks.validate import validate
 
@@ -26,6 +27,7 @@ ns.add_collection(ingress_ns)
 ns.add_collection(flux_ns)
 ns.add_collection(apps_ns)
 ns.add_collection(kafka_ns)
+ns.add_collection(monitoring_ns)
 ns.add_collection(secrets_ns)
 ns.add_collection(tools.ns)
 ns.add_collection(charts.ns)

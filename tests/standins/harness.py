@@ -271,7 +271,8 @@ class Standins:
         - ``unreachable``: every API call fails with the tools' connection-refused texts;
         - ``unauthorized``: every API call fails as with a 401 (credentials refused);
         - ``not_ready``: {"Kind/namespace/name": message}: that object's Ready (Deployments:
-          Available) condition is False with that message; waits on it time out;
+          Available) condition is False with that message; waits on it time out (a
+          PersistentVolumeClaim stays Pending; a Service's proxy answers 503);
         - ``helm_fail``: {"namespace/release": message or (message, times)}: installing or
           upgrading that release fails (``times`` times, else always)."""
         data = self.state.injections()
@@ -291,7 +292,8 @@ class Standins:
 
     def configure(self, **values: Any) -> None:
         """Settings of standin_common.DEFAULT_CONFIG: ``helm_version``, ``server_version``,
-        ``chart_crds`` (replaced whole), ``chart_objects`` ({chart: [manifest, ...]})."""
+        ``chart_crds`` (replaced whole), ``chart_objects`` ({chart: [manifest, ...]}),
+        ``service_proxy`` ({"ns/service:port": {path: body}}: ``kubectl get --raw``)."""
         self.state.set_config(**values)
 
 

@@ -176,6 +176,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
                    for name, text in CHART_CRDS.items()},
     # chart name -> objects the release creates (namespace defaulted to the release's)
     "chart_objects": {},
+    # what a Service answers through the API server's proxy (``kubectl get --raw
+    # /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH``): {"NS/NAME:PORT": {PATH: body}}
+    "service_proxy": {},
 }
 
 
@@ -530,8 +533,10 @@ class State:
     def injections(self) -> dict[str, Any]:
         """``unreachable`` / ``unauthorized`` (bool: both binaries fail as the real ones do),
         ``not_ready`` ({"Kind/ns/name": message}: that object's Ready/Available condition
-        stays False), ``helm_fail`` ({"ns/name": {"message": str, "times": int | None}}:
-        that release's install/upgrade fails, ``times`` times or always)."""
+        stays False; a PersistentVolumeClaim stays Pending; a Service has no ready
+        endpoint, so its proxy answers 503), ``helm_fail`` ({"ns/name": {"message": str,
+        "times": int | None}}: that release's install/upgrade fails, ``times`` times or
+        always)."""
         return dict(self._read("inject.json", {}))
 
     def set_injections(self, data: dict[str, Any]) -> None:
@@ -742,6 +747,19 @@ def status_of(kind: Kind, obj: dict[str, Any], failing: str | None) -> dict[str,
                                    if v.get("storage")]}
     if kind.group == "" and kind.kind == "Namespace":
         return {"phase": "Active"}
+    if kind.group == "" and kind.kind == "PersistentVolumeClaim":
+        # local-path binds it at once (its pod is there: waits never wait); a failure a
+        # test injects keeps it Pending, as a claim whose provisioning fails stays. The
+        # shape of the API's PVC status (accessModes and capacity only once Bound).
+        if not ok:
+            return {"phase": "Pending"}
+        if (obj.get("status") or {}).get("phase"):  # a recorded claim keeps its own status
+            return dict(obj["status"])
+        spec = obj.get("spec") or {}
+        return {"accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+                "capacity": {"storage": ((spec.get("resources") or {}).get("requests")
+                                         or {}).get("storage", "1Gi")},
+                "phase": "Bound"}
     if kind.group == "apps" and kind.kind in ("Deployment", "StatefulSet", "DaemonSet"):
         replicas = int((obj.get("spec") or {}).get("replicas", 1))
         ready = replicas if ok else 0

@@ -18,11 +18,19 @@ API, and checked against public reports (each quoted where it is used):
 - ``apply --server-side --field-manager=M -f -``: stores the objects in order (a field
   another manager owns with another value is a conflict, as the API server says it;
   ``--force-conflicts``, on diff or apply, takes such fields over);
-- ``wait --for=condition=C --timeout=Ns TYPE/NAME [-n NS]``, ``rollout status``,
-  ``annotate [--overwrite]``, ``create --dry-run=server -f -``, ``version -o json``,
-  ``get TYPE[,TYPE...] [NAME] [-n NS | -A] [-l k=v,...] -o json`` (and the one
-  go-template of apps.diagnose, :data:`REFS_TEMPLATE`),
-  ``logs POD -n NS -c C --previous --tail=N [--limit-bytes=M]``.
+- ``wait --for=condition=C|jsonpath=...=V|create --timeout=Ns TYPE/NAME [-n NS]``,
+  ``rollout status``, ``annotate [--overwrite]``, ``create --dry-run=server -f -``,
+  ``version -o json``, ``get TYPE[,TYPE...] [NAME] [-n NS | -A] -o json`` (several types:
+  one ``List`` of all their items, each with its own kind, as the real 1.33.9 prints
+  ``get persistentvolumeclaims,events -o json``);
+- ``get --raw /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH``: the API server's
+  service proxy; the body the test configured (``service_proxy``), printed as it came
+  (no newline added), or the API server's Status as the real kubectl 1.33.9 printed it
+  against a local API answering 404 and 503: ``Error from server (NotFound): services
+  "x" not found`` (no such Service), ``Error from server (ServiceUnavailable): no
+  endpoints available for service "x"`` (a Service injected not ready), exit 1.
+- ``get`` with ``-l k=v,...`` and the one go-template of apps.diagnose,
+  :data:`REFS_TEMPLATE`; ``logs POD -n NS -c C --previous --tail=N [--limit-bytes=M]``.
 
 Waits never really wait: a condition that is not met is reported as kubectl reports a
 timeout, at once.
@@ -403,6 +411,18 @@ def jsonpath(obj: Any, expression: str) -> Any:
 
 def cmd_wait(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
     wanted = flags.get("for", "")
+    if wanted == "create" and "timeout" in flags:
+        # the real kubectl 1.33.9 against a local API: "persistentvolumeclaim/data
+        # condition met" when it exists; "error: timed out waiting for the condition"
+        # (exit 1) when it still does not at the deadline
+        seconds(flags["timeout"])
+        check_api(state, "wait")
+        kind, name = target(state, words)
+        namespace = flags.get("namespace", "default")
+        if state.get(kind, namespace if kind.namespaced else None, name) is None:
+            raise Fail("error: timed out waiting for the condition")
+        streams.out.write(f"{kind.printed}/{name} condition met\n")
+        return 0
     if wanted.startswith("jsonpath=") and "timeout" in flags:
         expression, _, value = wanted.removeprefix("jsonpath=").rpartition("=")
         seconds(flags["timeout"])
@@ -544,7 +564,41 @@ def selected(obj: dict[str, Any], selector: str | None) -> bool:
     return True
 
 
+_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/:]+):([^/]+)/proxy(/.*)$")
+
+
+def cmd_raw(state: State, path: str, words: list[str], streams: Streams) -> int:
+    """``get --raw``: only the service proxy (see the module docstring)."""
+    match = _PROXY.match(path)
+    if words or not match:
+        raise Unsupported(f"get --raw {path}")
+    where = api(state)
+    if where.failure == "unreachable":  # the real kubectl 1.33.9: this line only
+        raise Fail(f"The connection to the server {where.hostport} was refused - did you"
+                   " specify the right host or port?")
+    if where.failure == "unauthorized":  # the real 1.33.9 against an API answering 401
+        raise Fail("error: You must be logged in to the server (Unauthorized)")
+    namespace, name, port, rest = match.groups()
+    service = state.mapping("v1", "Service")
+    assert service is not None
+    if state.get(service, namespace, name) is None:
+        raise Fail(f'Error from server (NotFound): services "{name}" not found')
+    if f"Service/{namespace}/{name}" in state.injections().get("not_ready", {}):
+        raise Fail(f'Error from server (ServiceUnavailable): no endpoints available for'
+                   f' service "{name}"')
+    answers = state.config()["service_proxy"].get(f"{namespace}/{name}:{port}", {})
+    if rest not in answers:
+        raise Unsupported(f"get --raw {path} (no answer configured)")
+    body = answers[rest]
+    streams.out.write(body if isinstance(body, str) else go_json(body))
+    return 0
+
+
 def cmd_get(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
+    if "raw" in flags:
+        if set(flags) != {"raw"}:
+            raise Unsupported("get --raw with other flags")
+        return cmd_raw(state, flags["raw"], words, streams)
     output = flags.get("output", "")
     if not words or (output != "json" and output != f"go-template={REFS_TEMPLATE}"):
         raise Unsupported("get without -o json (or the go-template of apps.diagnose)")
@@ -662,7 +716,7 @@ FLAGS = {
     "--field-manager": "field-manager", "--for": "for", "--timeout": "timeout",
     "--overwrite": "overwrite?", "--dry-run": "dry-run", "-A": "all-namespaces?",
     "--all-namespaces": "all-namespaces?", "--client": "client?",
-    "--force-conflicts": "force-conflicts?",
+    "--force-conflicts": "force-conflicts?", "--raw": "raw",
     "-l": "selector", "--selector": "selector", "-c": "container", "--container": "container",
     "-p": "previous?", "--previous": "previous?", "--tail": "tail",
     "--limit-bytes": "limit-bytes",
@@ -674,7 +728,7 @@ ALLOWED = {
     "wait": {"for", "timeout", "namespace"},
     "rollout": {"timeout", "namespace"},
     "annotate": {"overwrite", "namespace"},
-    "get": {"output", "namespace", "all-namespaces", "selector"},
+    "get": {"output", "namespace", "all-namespaces", "selector", "raw"},
     "logs": {"namespace", "container", "previous", "tail", "limit-bytes"},
     "version": {"output", "client"},
 }

@@ -47,7 +47,7 @@ def session() -> Session:
 
 def layer_steps(tools: Tools) -> list[Step]:
     """Every step of the cluster layers, as they are built for the default inventory."""
-    from tasks import apps, flux, ingress, kafka
+    from tasks import apps, flux, ingress, kafka, monitoring
 
     target: Any = ToolsTarget(tools)
     archive = lambda r: Path(f"/nonexistent/{r.chart}-{r.version}.tgz")  # noqa: E731
@@ -55,7 +55,8 @@ def layer_steps(tools: Tools) -> list[Step]:
             *flux.steps(session(), target, [SECRET], archive=archive),
             # our own chart from its directory, as apps.deploy installs it
             *apps.steps(session(), target, [APP_SECRET]),
-            *kafka.steps(session(), target, [SECRET], archive=archive)]
+            *kafka.steps(session(), target, [SECRET], archive=archive),
+            *monitoring.steps(session(), target, [SECRET], archive=archive)]
 
 
 def all_steps(tools: Tools) -> list[Step]:
@@ -89,18 +90,25 @@ def _changed_raw(step: Step) -> dict[str, Raw]:
         elif fact.key == "cert-manager:api":
             out[fact.key] = Raw("", 1, "Error from server (InternalError): failed calling"
                                        " webhook \"webhook.cert-manager.io\"")
+        elif fact.key == "prometheus:targets":
+            out[fact.key] = Raw("", 1, 'Error from server (NotFound): services'
+                                       ' "kube-prometheus-stack-prometheus" not found')
         else:
             out[fact.key] = Raw("", 1, "Error: release: not found")
     return out
 
 
+#: Programs that run a command again until it succeeds: ``python PROGRAM SECONDS -- ARGV``.
+RETRY_WRAPPERS = ("until.py", "monitoring/targets.py")
+
+
 def planned_commands(step: Any) -> list[Command]:
-    """The commands ``step`` plans when everything differs; a retry wrapper (until.py)
-    is replaced by what it runs, once."""
+    """The commands ``step`` plans when everything differs; a retry wrapper (until.py,
+    the targets wait) is replaced by what it runs, once."""
     out = []
     for change in step.plan(Facts(_changed_raw(step))):
         for command in change.commands:
-            if len(command.argv) > 1 and command.argv[1].endswith("until.py"):
+            if len(command.argv) > 1 and command.argv[1].endswith(RETRY_WRAPPERS):
                 command = Command(command.argv[command.argv.index("--") + 1:], command.stdin,
                                   command.stdin_label, command.timeout)
             out.append(command)

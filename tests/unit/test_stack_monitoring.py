@@ -222,6 +222,58 @@ def test_annotated_pods_are_scraped(bundle: Bundle) -> None:
     assert address[0]["replacement"] == "$1:$2"
 
 
+def test_pods_with_a_service_monitor_are_not_scraped_twice(bundle: Bundle) -> None:
+    (job,) = kps(bundle)["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]
+    drops = [r for r in job["relabel_configs"] if r["action"] == "drop"
+             and "__meta_kubernetes_pod_label_app_kubernetes_io_name" in r["source_labels"]]
+    assert drops == [{"action": "drop", "regex": "kube-system;traefik|cert-manager;cert-manager",
+                      "source_labels": ["__meta_kubernetes_namespace",
+                                        "__meta_kubernetes_pod_label_app_kubernetes_io_name"]}]
+
+
+def test_service_monitors_of_traefik_and_cert_manager(bundle: Bundle) -> None:
+    """As the charts name and label their metrics Services: traefik 34.2.0 (K3s v1.33.3's
+    bundled 34.2.1+up34.2.0), templates/service-metrics.yaml; cert-manager v1.13.1,
+    templates/service.yaml."""
+    monitors = {d.name: d.obj for d in bundle.documents if d.kind == "ServiceMonitor"}
+    assert sorted(monitors) == ["cert-manager", "traefik"]
+    traefik, cert_manager = monitors["traefik"], monitors["cert-manager"]
+    for monitor in monitors.values():
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        assert monitor["metadata"]["namespace"] == "monitoring"
+        assert monitor["metadata"]["labels"] == {
+            "app.kubernetes.io/part-of": "k3s-vps-platform",
+            "app.kubernetes.io/managed-by": "stack"}
+        assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
+    assert traefik["spec"]["namespaceSelector"] == {"matchNames": ["kube-system"]}
+    assert traefik["spec"]["selector"] == {"matchLabels": {
+        "app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-kube-system",
+        "app.kubernetes.io/component": "metrics"}}
+    assert traefik["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics",
+                                             "interval": "30s"}]
+    assert cert_manager["spec"]["namespaceSelector"] == {"matchNames": ["cert-manager"]}
+    assert cert_manager["spec"]["selector"] == {"matchLabels": {
+        "app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/instance": "cert-manager",
+        "app.kubernetes.io/component": "controller"}}
+    assert cert_manager["spec"]["endpoints"] == [{
+        "port": "tcp-prometheus-servicemonitor", "path": "/metrics", "interval": "60s",
+        "scrapeTimeout": "30s"}]
+
+
+def test_service_monitors_wait_for_the_monitoring_layer_in_gitops(ctx: dict[str, Any]) -> None:
+    from tasks.stack import gitops
+
+    layout = gitops.build(ctx)
+    path = "clusters/vps/monitoring/custom-resources/servicemonitors.yaml"
+    assert [o["kind"] for o in yaml.safe_load_all(layout.files[path])] == [
+        "ServiceMonitor", "ServiceMonitor"]
+    (layers,) = [f for p, f in layout.files.items() if p.endswith("flux-system/layers.yaml")]
+    deps = {o["metadata"]["name"]: [d["name"] for d in o["spec"].get("dependsOn", [])]
+            for o in yaml.safe_load_all(layers) if o}
+    assert deps["monitoring-custom-resources"] == ["namespaces", "monitoring"]
+    assert deps["monitoring"] == ["namespaces"]
+
+
 def resources_in(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict):
         for key, item in value.items():

@@ -325,6 +325,61 @@ def test_wait_rollout_annotate_and_get(standins: Standins) -> None:
                                     " (x)\n")
 
 
+def test_claims_events_and_the_service_proxy_in_kubectls_words(standins: Standins) -> None:
+    monitoring = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data", "namespace": "monitoring"},
+             "spec": {"storageClassName": "local-path", "accessModes": ["ReadWriteOnce"],
+                      "resources": {"requests": {"storage": "5Gi"}}}}
+    event = {"apiVersion": "v1", "kind": "Event",
+             "metadata": {"name": "data.17f3", "namespace": "monitoring"},
+             "involvedObject": {"kind": "PersistentVolumeClaim", "name": "data",
+                                "namespace": "monitoring"},
+             "reason": "WaitForFirstConsumer", "type": "Normal",
+             "message": "waiting for first consumer to be created before binding"}
+    wait_create = ("wait", "--for=create", "--timeout=5s", "pvc/data", "-n", "monitoring")
+    assert run(standins, "kubectl", *APPLY, stdin=stream(monitoring))[0] == 0
+    assert run(standins, "kubectl", *wait_create) == (
+        1, "", "error: timed out waiting for the condition\n")
+    assert run(standins, "kubectl", *APPLY, stdin=stream(claim, event))[0] == 0
+    assert run(standins, "kubectl", *wait_create) == (
+        0, "persistentvolumeclaim/data condition met\n", "")
+    rc, out, _ = run(standins, "kubectl", "get", "persistentvolumeclaims,events", "-n",
+                     "monitoring", "-o", "json")
+    listed = json.loads(out)
+    assert (rc, listed["kind"]) == (0, "List")
+    assert [(i["kind"], i["metadata"]["name"]) for i in listed["items"]] == [
+        ("PersistentVolumeClaim", "data"), ("Event", "data.17f3")]
+    assert listed["items"][0]["status"] == {"accessModes": ["ReadWriteOnce"],
+                                            "capacity": {"storage": "5Gi"}, "phase": "Bound"}
+    standins.inject(not_ready={"PersistentVolumeClaim/monitoring/data": "no volume"})
+    rc, out, _ = run(standins, "kubectl", "get", "pvc", "data", "-n", "monitoring", "-o", "json")
+    assert json.loads(out)["status"] == {"phase": "Pending"}
+    assert run(standins, "kubectl", "wait", "--for=jsonpath={.status.phase}=Bound",
+               "--timeout=5s", "pvc/data", "-n", "monitoring") == (
+        1, "", "error: timed out waiting for the condition on persistentvolumeclaims/data\n")
+
+    path = "/api/v1/namespaces/monitoring/services/prom:http-web/proxy/api/v1/targets"
+    assert run(standins, "kubectl", "get", "--raw", path) == (
+        1, "", 'Error from server (NotFound): services "prom" not found\n')
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "prom", "namespace": "monitoring"},
+               "spec": {"ports": [{"name": "http-web", "port": 9090}]}}
+    run(standins, "kubectl", *APPLY, stdin=stream(service))
+    body = '{"status":"success","data":{"activeTargets":[],"droppedTargets":[]}}'
+    standins.configure(service_proxy={"monitoring/prom:http-web": {"/api/v1/targets": body}})
+    assert run(standins, "kubectl", "get", "--raw", path) == (0, body, "")
+    standins.inject(not_ready={"Service/monitoring/prom": "no pod"})
+    assert run(standins, "kubectl", "get", "--raw", path) == (
+        1, "", 'Error from server (ServiceUnavailable): no endpoints available for service'
+               ' "prom"\n')
+    standins.inject(unreachable=True)
+    assert run(standins, "kubectl", "get", "--raw", path) == (
+        1, "", "The connection to the server 127.0.0.1:6443 was refused - did you specify the"
+               " right host or port?\n")
+    assert run(standins, "kubectl", "get", "--raw", "/metrics")[0] == 2
+
+
 def test_secret_values_are_masked_in_the_diff_as_kubectl_masks_them(
         standins: Standins, tmp_path: Path) -> None:
     secret = {"apiVersion": "v1", "kind": "Secret",

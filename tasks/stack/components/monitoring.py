@@ -1,10 +1,12 @@
 """Monitoring (STACK.md sections 6 and 7): kube-prometheus-stack, our dashboards, Loki.
 
-The bundle: namespace ``monitoring`` (manifests/monitoring/), the dashboards as
+The bundle: namespace ``monitoring`` and the ServiceMonitors of Traefik and cert-manager
+(manifests/monitoring/; their CRDs come with kube-prometheus-stack), the dashboards as
 ConfigMaps (:mod:`.grafana_dashboards`), and the chart releases: kube-prometheus-stack
 always; Loki and Alloy (its log shipper) with Loki's Grafana data source only when the
-inventory says ``monitoring.loki: true``. ``monitoring.install`` applies the documents
-and installs the releases; :func:`checks` holds what a schema cannot see.
+inventory says ``monitoring.loki: true``. ``monitoring.install`` (:mod:`tasks.monitoring`)
+applies the documents and installs the releases; :func:`checks` holds what a schema
+cannot see.
 """
 
 from __future__ import annotations
