@@ -6,16 +6,18 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from tasks import apps, flux, ingress, k3s, kafka
+from tasks import apps, flux, ingress, k3s, kafka, monitoring
 from tasks import harden as harden_layer
 from tasks.cli import HELP, session, user_errors
 from tasks.engine.errors import UserError
 
 #: The layers ``deploy.all`` converges, in order: what brings CRDs before what uses them
-#: (cert-manager before the apps' Certificate, Strimzi before Kafka), the NetworkPolicy of
-#: kafka.deploy before the apps start, Flux before the apps it may manage.
+#: (cert-manager before the apps' Certificate, Strimzi before Kafka, kube-prometheus-stack's
+#: monitoring CRDs before Kafka's PodMonitor), the NetworkPolicy of kafka.deploy before the
+#: apps start, Flux before the apps it may manage.
 LAYERS = [("host.harden", harden_layer.run), ("k3s.install", k3s.run),
-          ("ingress.certs", ingress.run), ("kafka.deploy", kafka.run),
+          ("ingress.certs", ingress.run), ("monitoring.install", monitoring.install),
+          ("kafka.deploy", kafka.run),
           ("flux.bootstrap", flux.bootstrap), ("apps.deploy", apps.deploy)]
 
 
@@ -24,7 +26,7 @@ LAYERS = [("host.harden", harden_layer.run), ("k3s.install", k3s.run),
                         "trust-new-host-key": HELP["trust-new-host-key"]})
 def all_(c: Context, inventory: str | None = None, check: bool = False, verbose: bool = False,
          host: str | None = None, trust_new_host_key: bool = False) -> None:
-    """Converge every layer in order (host, K3s, ingress, Kafka, Flux, apps); stop at a failure."""
+    """Converge every layer in order (host, K3s, ingress, monitoring, Kafka, Flux, apps)."""
     with user_errors():
         s = session(inventory, check=check, verbose=verbose, host=host,
                     trust_new_host_key=trust_new_host_key)
