@@ -78,8 +78,8 @@ def check_secrets(loaded: Loaded, key_file: Path | None, root: Path) -> list[Fin
             parse_decrypted(sops.decrypt(path), rel)
         except UserError as exc:
             findings.append(fail(f"secret {rules.stem(path)}", f"{rel}: {exc}",
-                                 "re-encrypt it for your key (inv secrets.rotate on a machine"
-                                 " whose key can read it), or set secrets.age_key_file"))
+                                 "restore it from git if it was damaged; else re-encrypt it for"
+                                 " your key (inv secrets.rotate where a key can read it)"))
     if not findings:
         findings.append(ok("secrets", f"{len(files)} file(s) in {paths.rel(paths.secrets_dir)}/"
                            " decrypt with the age key (in memory)"))

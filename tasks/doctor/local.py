@@ -43,7 +43,7 @@ def check_python(requirement: str, version: Sequence[int] = sys.version_info[:3]
                     f" {requirement!r} (only >=X.Y)", "check pyproject.toml by hand")
     wanted = max(tuple(int(p) for p in m.group(1).split(".")) for m in minimums if m)
     if tuple(version[:len(wanted)]) < wanted:
-        return fail("python", f"Python {running} at {sys.executable}; the project needs"
+        return fail("python", f"Python {running} is running; the project needs"
                     f" {requirement}", f"install Python {'.'.join(map(str, wanted))} or"
                     " later and recreate .venv (python3 -m venv .venv && .venv/bin/pip"
                     " install -e .)")
