@@ -53,6 +53,17 @@ def _is_ip(value: str) -> bool:
     return True
 
 
+#: Addresses the Internet cannot reach (a lab VM, NAT): DNS cannot point at them.
+_INTERNAL = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+    "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")]
+
+
+def reachable_from_internet(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not any(ip.version == n.version and ip in n for n in _INTERNAL)
+
+
 def public_names(inv: Inventory) -> list[str]:
     """The names certificates are issued for over HTTP-01."""
     return [inv.api_host]
@@ -84,7 +95,7 @@ def check_dns(name: str, ours: Sequence[str], resolve: Resolver) -> Finding:
                     f"{point}, then wait for the TTL")
     if not got:
         return fail(check, f"{name} resolves to no address; HTTP-01 needs it", point)
-    public = [a for a in ours if ipaddress.ip_address(a).is_global]
+    public = [a for a in ours if reachable_from_internet(a)]
     if not public:
         return warn(check, f"{name} resolves to {', '.join(got)}; the hosts' addresses"
                     f" ({shown}) are not public, so which one it must be cannot be told",

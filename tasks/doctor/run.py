@@ -36,6 +36,7 @@ class Env:
     python_requirement: Callable[[], str] = local.required_python
     port_timeout: float = network.PORT_TIMEOUT
     ssh_timeout: float = ssh.PORT_TIMEOUT
+    web_ports: tuple[int, ...] = (80, 443)
 
 
 @dataclass
@@ -96,7 +97,7 @@ def _host_checks(loaded: Loaded, host: Host, connectable: bool, env: Env) -> lis
             out += [access.login, access.sudo]
             k3s_running = access.k3s_running
     out.append(network.check_web_ports(host.name, host.address, k3s_running,
-                                       env.port_timeout))
+                                       env.port_timeout, env.web_ports))
     return out
 
 

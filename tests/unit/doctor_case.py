@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from secrets_repo import SOPS_VERSION, new_key, real_sops
 
 from tasks.doctor.run import Env
 from tasks.model import Loaded, load
 from tasks.secrets.sopscli import Sops
 from tasks.stack import charts
 from tasks.stack.context import context
+from tasks.tooling.catalog import TOOLS
 from tasks.tooling.fetch import sha256_file
+from tasks.tooling.install import installed
+from tasks.tooling.lookup import TOOLS_DIR
+from tests.unit.secrets_repo import SOPS_VERSION, new_key, real_sops
 
 CANARY = "CANARY-doctor-3e9d1"
 OPENSSH_HEADER = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
@@ -63,6 +66,17 @@ class Case:
             f"versions: {{sops: {SOPS_VERSION}}}\n"
             f"secrets:\n  age_key_file: {self.age_key}\n"
             f"  age_recipients: [{self.public_key}]\n" + extra)
+
+
+#: What the inventory pins (sops: the PyPI build the tests use).
+VERSIONS = {"helm": "4.1.4", "kubectl": "1.33.9", "sops": SOPS_VERSION, "age": "1.1.1"}
+
+
+def needs_installed_tools() -> None:
+    """Skip unless ``inv tools.install`` put every pinned tool in .cache/tools."""
+    for name, version in VERSIONS.items():
+        if installed(TOOLS[name], version, TOOLS_DIR)[0] is None:
+            pytest.skip(f"needs {name} {version} installed (inv tools.install)")
 
 
 def make_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Case:

@@ -12,13 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from doctor_case import needs_installed_tools
 
 from tasks.doctor import local
 from tasks.doctor.findings import Finding, Status, as_json, exit_code, screen
 from tasks.tooling import pins
-from tasks.tooling.catalog import TOOLS
-from tasks.tooling.install import installed
-from tasks.tooling.lookup import TOOLS_DIR
 
 INSTALL = "run inv tools.install"
 
@@ -54,10 +52,8 @@ def test_python_against_the_project_requirement() -> None:
 
 
 def test_the_installed_tools_are_checked_like_tools_install() -> None:
+    needs_installed_tools()
     versions = {"helm": "4.1.4", "kubectl": "1.33.9", "sops": "3.11.0", "age": "1.1.1"}
-    for name, version in versions.items():
-        if installed(TOOLS[name], version, TOOLS_DIR)[0] is None:
-            pytest.skip(f"needs {name} {version} installed (inv tools.install)")
     assert local.check_tools(versions, pins.load()) == [
         Finding("tool helm", Status.OK, "helm 4.1.4: .cache/tools/helm-4.1.4/helm, sha256 as"
                 " installed (from npm)"),
