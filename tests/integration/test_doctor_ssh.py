@@ -177,3 +177,21 @@ def test_a_whole_healthy_run_changes_nothing(local_sshd: LocalSshd, tmp_path: Pa
         ("age key", Status.OK), ("secrets", Status.OK), ("charts", Status.OK)]
     assert exit_code(found) == 0
     assert CANARY not in "\n".join(screen(found))
+
+
+def test_a_missing_key_file_skips_only_login_and_sudo(local_sshd: LocalSshd, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    case = make_case(tmp_path, monkeypatch)
+    case.write_inventory(port=local_sshd.port, user=USER_NOPW, key_file="missing",
+                         extra=f"host: {{ssh: {{known_hosts: {local_sshd.known_hosts}}}}}\n")
+    found = {f.check: f for f in run(case.inventory, env=case.env(resolve=lambda n: []))}
+    assert found["inventory"] == Finding(
+        "inventory", Status.FAIL, f"inventory.yaml: hosts[0].key_file: file not found:"
+        f" {tmp_path}/missing (create one with ssh-keygen -t ed25519, or fix the path)",
+        "edit inventory.yaml (inventory.schema.json documents every key), then inv"
+        " inventory.check")
+    assert found["vps1 host key"].status is Status.OK
+    why = "the inventory's key file or known_hosts is not usable (see above)"
+    assert (found["vps1 login"], found["vps1 sudo"]) == (
+        Finding("vps1 login", Status.SKIPPED, why), Finding("vps1 sudo", Status.SKIPPED, why))
+    assert found["secrets"].status is Status.OK  # the rest still ran

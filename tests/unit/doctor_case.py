@@ -57,12 +57,12 @@ class Case:
 
     def write_inventory(self, *, address: str = "127.0.0.1", port: int = 22,
                         user: str = "admin", key_file: str = "id_test",
-                        extra: str = "") -> None:
+                        host_extra: str = "", extra: str = "") -> None:
         self.inventory.write_text(
             "domain: example.test\nacme_email: ops@example.test\n"
             "operators: [203.0.113.10/32]\n"
             f"hosts:\n  - {{name: vps1, address: {address}, port: {port}, user: {user},"
-            f" key_file: {key_file}}}\n"
+            f" key_file: {key_file}{host_extra}}}\n"
             f"versions: {{sops: {SOPS_VERSION}}}\n"
             f"secrets:\n  age_key_file: {self.age_key}\n"
             f"  age_recipients: [{self.public_key}]\n" + extra)
