@@ -4,7 +4,9 @@ Nothing is written: the host key is compared with the project known_hosts (an un
 key is a failure with the way to check it, never trusted), the login goes through
 :class:`~tasks.engine.target.SshTarget` with ``record_host_keys`` off, and sudo is tried
 without a password or with ``$STACK_SUDO_PASSWORD`` on stdin (never a prompt, never a
-command line). The only command run as root is a read: ``id -u`` and whether K3s runs.
+command line). The only script run as root is a read (``id -u`` and whether K3s runs),
+the way every task's script runs: saved by the login user to a private temporary file on
+the host, run through sudo, removed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tasks.engine.target import (
 
 PORT_TIMEOUT = 5.0
 PROBE = "id -u; systemctl is-active k3s 2>/dev/null || true"
+RSA_ALGORITHMS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -63,10 +66,12 @@ def offered_key(address: str, port: int, timeout: float,
         transport.banner_timeout = timeout
         transport.handshake_timeout = timeout
         if preferred:
+            # known_hosts names RSA keys ssh-rsa; sshd signs with rsa-sha2-* nowadays.
+            wanted = [a for k in preferred for a in (RSA_ALGORITHMS if k == "ssh-rsa" else (k,))]
             options = transport.get_security_options()
             known = list(options.key_types)
-            options.key_types = [*(k for k in preferred if k in known),
-                                 *(k for k in known if k not in preferred)]
+            options.key_types = [*(k for k in wanted if k in known),
+                                 *(k for k in known if k not in wanted)]
         transport.start_client(timeout=timeout)
         return transport.get_remote_server_key()
     finally:
@@ -158,9 +163,11 @@ def check_access(name: str, settings: SshSettings) -> Access:
         target.close()
     lines = result.stdout.split()
     if not result.ok or not lines or lines[0] != "0":
+        why = {124: "no answer in time", 75: "another run holds /run/stack.lock there"}.get(
+            result.rc, f"exit {result.rc}")
         return Access(login_ok, fail(f"{name} sudo", f"a command through sudo did not run as"
-                                     f" root (exit {result.rc})", "check the user's sudo"
-                                     " rules (sudo -l on the host)"))
+                                     f" root ({why})", "check the user's sudo rules (sudo -l"
+                                     " on the host), or wait for the other run to end"))
     how = f"with ${SUDO_PASSWORD_ENV} on stdin" if asked else "passwordless"
     state = lines[1] if len(lines) > 1 else None  # no systemctl: cannot tell
     return Access(login_ok, ok(f"{name} sudo", f"root through sudo ({how})"),

@@ -17,9 +17,10 @@ from tasks.model import choose_path
             "json": "print a JSON list (check, status, detail, fix) instead"})
 def doctor(c: Context, inventory: str | None = None, host: str | None = None,
            json: bool = False) -> None:
-    """Check, changing nothing, everything a deploy needs: Python and the pinned tools,
-    the inventory, each host's SSH port, host key, login and sudo, DNS for HTTP-01,
-    ports 80/443, the age key and secrets/, the pulled charts.
+    """Local preflight, changing nothing: every finding with its fix.
+
+    Python and the pinned tools, the inventory, each host's SSH port, host key, login
+    and sudo, DNS for HTTP-01, ports 80/443, the age key and secrets/, the pulled charts.
 
     Exit 0 when nothing failed (warnings allowed), 1 when something did, 2 for a usage
     error (an unknown --host).
