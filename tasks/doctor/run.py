@@ -7,6 +7,7 @@ still gets every check but the login and sudo (which need those files).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,22 @@ def _host_checks(loaded: Loaded, host: Host, connectable: bool, env: Env) -> lis
     return out
 
 
+def _safely(name: str, check: Callable[[], list[Finding]]) -> list[Finding]:
+    """``check()``; should it raise, one failed finding instead: the others still run."""
+    try:
+        return check()
+    except UserError as exc:
+        return [fail(name, str(exc), "fix what it says, then run inv doctor again")]
+    except Exception as exc:  # one check's crash must not hide the other findings
+        return [fail(name, f"the check itself failed: {type(exc).__name__}: {exc}",
+                     "report it: a bug in inv doctor")]
+
+
+def _key_and_secrets(loaded: Loaded, root: Path) -> list[Finding]:
+    key_finding, key_file = files.check_age_key(loaded, root)
+    return [key_finding, *files.check_secrets(loaded, key_file, root)]
+
+
 def run(path: Path, only_host: str | None = None, env: Env | None = None) -> list[Finding]:
     """Every check, in order. Raises :class:`InventoryError` for an unknown ``only_host``
     (a usage error) when the inventory can tell."""
@@ -110,25 +127,23 @@ def run(path: Path, only_host: str | None = None, env: Env | None = None) -> lis
     hosts = list(loaded.data.hosts) if loaded else []
     if loaded and only_host:
         hosts = [loaded.host(only_host)]
-    findings = [local.check_python(env.python_requirement())]
+    findings = _safely("python", lambda: [local.check_python(env.python_requirement())])
     versions = ({name: str(getattr(loaded.data.versions, name)) for name in TOOLS} if loaded
                 else {name: default_version(name) for name in TOOLS})
-    try:
-        findings += local.check_tools(versions, tool_pins.load(), env.tools_dir)
-    except UserError as exc:
-        findings.append(fail("tools", str(exc), "fix tasks/tooling/pins.yaml"))
+    findings += _safely("tools", lambda: local.check_tools(versions, tool_pins.load(),
+                                                           env.tools_dir))
     findings += inventory.findings
     if loaded is None:
         why = "the inventory is invalid"
         return [*findings, *(skipped(c, why) for c in ("hosts", "dns", "age key", "secrets",
                                                         "charts"))]
     for host in hosts:
-        findings += _host_checks(loaded, host, inventory.connectable, env)
-    ours = network.host_addresses(loaded.data, env.resolve)
-    findings += [network.check_dns(name, ours, env.resolve)
-                 for name in network.public_names(loaded.data)]
-    key_finding, key_file = files.check_age_key(loaded, env.root)
-    findings.append(key_finding)
-    findings += files.check_secrets(loaded, key_file, env.root)
-    findings += files.check_charts(loaded, env.charts_cache, env.charts_lock)
+        findings += _safely(host.name, functools.partial(
+            _host_checks, loaded, host, inventory.connectable, env))
+    findings += _safely("dns", lambda: [
+        network.check_dns(name, network.host_addresses(loaded.data, env.resolve), env.resolve)
+        for name in network.public_names(loaded.data)])
+    findings += _safely("age key", lambda: _key_and_secrets(loaded, env.root))
+    findings += _safely("charts", lambda: files.check_charts(loaded, env.charts_cache,
+                                                             env.charts_lock))
     return findings

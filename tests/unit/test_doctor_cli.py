@@ -22,6 +22,7 @@ from doctor_case import CANARY, Case, make_case
 from invoke import Program
 
 from tasks.collection import ns
+from tasks.doctor import files
 from tasks.doctor import task as doctor_task
 from tasks.doctor.findings import Finding, Status, screen
 from tasks.doctor.run import Env, run
@@ -173,3 +174,22 @@ def test_an_unknown_host_is_a_usage_error(tmp_path: Path) -> None:
                           check=False, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (
         2, "", 'error: inventory.yaml: no host named "vps9" (hosts: vps1)\n')
+
+
+def test_a_check_that_crashes_does_not_hide_the_others(case: Case,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> list[Finding]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(files, "check_age_key", broken)
+    port = closed_port()
+    case.write_inventory(port=port,
+                         host_extra=f", ssh_forwards: [{{host_port: 22, local_port: {port}}}]")
+    found = run(case.inventory, env=case.env(resolve=lambda name: ["203.0.113.20"],
+                                             web_ports=(port,)))
+    assert [f for f in found if f.check in ("age key", "secrets", "charts")] == [
+        Finding("age key", Status.FAIL, "the check itself failed: RuntimeError: boom",
+                "report it: a bug in inv doctor"),
+        Finding("charts", Status.OK, f"6 charts in {case.cache} with the sha256 of"
+                f" {case.lock}"),
+    ]
