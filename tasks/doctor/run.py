@@ -63,9 +63,9 @@ def read_inventory(path: Path) -> Inventory:
             out.loaded = load(path, require_key_files=False)
         except InventoryError as exc:
             problems = exc.lines
-    out.findings = [fail("inventory", line, f"edit {path.name} (inventory.schema.json documents"
-                         " every key), then inv inventory.check")
-                    for line in problems]
+    fix = (f"edit {path.name} (inventory.schema.json documents every key), then inv"
+           " inventory.check") if path.is_file() else "pass -i PATH, or set $STACK_INVENTORY"
+    out.findings = [fail("inventory", line, fix) for line in problems]
     if out.loaded is not None and out.connectable:
         inv = out.loaded.data
         out.findings = [ok("inventory", f"{path.name}: valid: {len(inv.hosts)} host(s),"

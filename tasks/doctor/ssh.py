@@ -155,6 +155,11 @@ def check_access(name: str, settings: SshSettings) -> Access:
         return Access(fail(f"{name} login", str(exc), "check hosts[].user and hosts[].key_file,"
                            " and that the public key is in the user's ~/.ssh/authorized_keys"),
                       skipped(f"{name} sudo", "login failed"))
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        return Access(fail(f"{name} login", f"{name} ({settings.label}): SSH failed:"
+                           f" {exc or type(exc).__name__}", "run inv doctor again; if it"
+                           " persists, check sshd's log on the host"),
+                      skipped(f"{name} sudo", "login failed"))
     except UserError as exc:
         return Access(login_ok, fail(f"{name} sudo", str(exc), "give the user sudo (usermod -aG"
                                      f" sudo {settings.user}) and set {SUDO_PASSWORD_ENV}, or"

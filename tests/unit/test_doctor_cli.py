@@ -193,3 +193,12 @@ def test_a_check_that_crashes_does_not_hide_the_others(case: Case,
         Finding("charts", Status.OK, f"6 charts in {case.cache} with the sha256 of"
                 f" {case.lock}"),
     ]
+
+
+def test_a_missing_inventory_file(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    found = run(path, env=Env(python_requirement=lambda: ">=3.0"))
+    assert found[5] == Finding("inventory", Status.FAIL, f"{path}: cannot read inventory: No"
+                               " such file or directory (pass -i PATH or set STACK_INVENTORY)",
+                               "pass -i PATH, or set $STACK_INVENTORY")
+    assert found[6] == Finding("hosts", Status.SKIPPED, "the inventory is invalid")
