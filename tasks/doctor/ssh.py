@@ -152,8 +152,11 @@ def check_access(name: str, settings: SshSettings) -> Access:
         target.open()
         result = target.run(PROBE, timeout=settings.connect_timeout * 3)
     except ConnectionFailed as exc:
-        return Access(fail(f"{name} login", str(exc), "check hosts[].user and hosts[].key_file,"
-                           " and that the public key is in the user's ~/.ssh/authorized_keys"),
+        return Access(fail(f"{name} login", str(exc), f"add {settings.key_file}.pub to the"
+                           f" ~/.ssh/authorized_keys of {settings.user} on the host (ssh-copy-id"
+                           f" -i {settings.key_file}.pub -p {settings.port}"
+                           f" {settings.user}@{settings.address} where a login works), or fix"
+                           " hosts[].user / hosts[].key_file"),
                       skipped(f"{name} sudo", "login failed"))
     except (paramiko.SSHException, OSError, EOFError) as exc:
         return Access(fail(f"{name} login", f"{name} ({settings.label}): SSH failed:"

@@ -119,8 +119,10 @@ def test_a_login_with_another_key_fails_and_skips_sudo(local_sshd: LocalSshd) ->
         Finding("vps1 login", Status.FAIL, f"{where}: authentication failed with key"
                 f" {local_sshd.other_key}: check hosts[].user and hosts[].key_file, and that"
                 " the public key is in the user's ~/.ssh/authorized_keys",
-                "check hosts[].user and hosts[].key_file, and that the public key is in the"
-                " user's ~/.ssh/authorized_keys"),
+                f"add {local_sshd.other_key}.pub to the ~/.ssh/authorized_keys of {USER_NOPW}"
+                f" on the host (ssh-copy-id -i {local_sshd.other_key}.pub -p {local_sshd.port}"
+                f" {USER_NOPW}@127.0.0.1 where a login works), or fix hosts[].user /"
+                " hosts[].key_file"),
         Finding("vps1 sudo", Status.SKIPPED, "login failed"))
 
 
