@@ -202,3 +202,22 @@ def test_a_missing_inventory_file(tmp_path: Path) -> None:
                                " such file or directory (pass -i PATH or set STACK_INVENTORY)",
                                "pass -i PATH, or set $STACK_INVENTORY")
     assert found[6] == Finding("hosts", Status.SKIPPED, "the inventory is invalid")
+
+
+def test_host_limits_the_host_checks_to_that_host(case: Case) -> None:
+    port = closed_port()
+    forward = f"ssh_forwards: [{{host_port: 22, local_port: {port}}}]"
+    case.write_inventory(port=port, host_extra=f", {forward}")
+    text = case.inventory.read_text().replace("versions:", f"  - {{name: vps2, address:"
+                                              f" 127.0.0.1, port: {port}, user: admin,"
+                                              f" key_file: id_test, role: agent, {forward}}}\n"
+                                              "versions:")
+    case.inventory.write_text(text)
+    env = case.env(resolve=lambda name: ["203.0.113.20"], web_ports=(port,))
+    everyone = [f.check for f in run(case.inventory, env=env)]
+    assert [c for c in everyone if c.startswith("vps")] == [
+        f"{h} {c}" for h in ("vps1", "vps2")
+        for c in ("ssh port", "host key", "login", "sudo", "ports 80/443")]
+    only = [f.check for f in run(case.inventory, "vps2", env=env)]
+    assert [c for c in only if c.startswith("vps")] == [
+        f"vps2 {c}" for c in ("ssh port", "host key", "login", "sudo", "ports 80/443")]
