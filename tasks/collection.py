@@ -6,6 +6,7 @@ from invoke.collection import Collection
 
 from tasks import charts, deploy, host, inventory, lab, tools
 from tasks.apps.collection import ns as apps_ns
+from tasks.doctor.task import doctor
 from tasks.flux.collection import ns as flux_ns
 from tasks.gitops import ns as gitops_ns
 from tasks.ingress.collection import ns as ingress_ns
@@ -21,6 +22,7 @@ ns.add_collection(host.ns)
 ns.add_collection(deploy.ns)
 ns.add_collection(lab.ns)
 ns.add_task(validate)
+ns.add_task(doctor)
 ns.add_collection(gitops_ns)
 ns.add_collection(k3s_ns)
 ns.add_collection(ingress_ns)

@@ -285,11 +285,17 @@ def scrub_environment() -> None:
         _env_sudo_password = value
 
 
+def env_sudo_password() -> str | None:
+    """``$STACK_SUDO_PASSWORD`` (taken out of the environment on first use), or None."""
+    scrub_environment()
+    return _env_sudo_password
+
+
 def sudo_password_from_env_or_prompt(host: str) -> str:
     """The sudo password: ``$STACK_SUDO_PASSWORD``, else a prompt when interactive."""
-    scrub_environment()
-    if _env_sudo_password:
-        return _env_sudo_password
+    password = env_sudo_password()
+    if password:
+        return password
     if not sys.stdin.isatty():
         raise UserError(f"{host}: sudo needs a password: set {SUDO_PASSWORD_ENV} or run in a"
                         " terminal to be prompted (or allow passwordless sudo for this user)")
