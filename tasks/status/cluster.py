@@ -26,9 +26,8 @@ INSTALLED_BY = {"cert-manager": "inv ingress.certs", "flux2": "inv flux.bootstra
                 "strimzi": "inv kafka.deploy", "apps": "inv apps.deploy"}
 
 
-def _names(items: Sequence[str], limit: int = 6) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
 def nodes(found: Sequence[Node], k3s_version: str) -> list[Finding]:
@@ -75,14 +74,15 @@ def workloads(found: Sequence[Workload]) -> list[Finding]:
     healthy: dict[str, list[str]] = {}
     for w in found:
         if w.available >= w.wanted:
-            healthy.setdefault(w.namespace, []).append(w.name)
+            healthy.setdefault(w.namespace, []).append(w.kind)
             continue
         why = f": {w.message}" if w.message else ""
         out.append(bad("workloads", f"{w.kind} {w.namespace}/{w.name}",
                        f"{w.available}/{w.wanted} available{why}",
                        f"kubectl -n {w.namespace} describe {w.kind.lower()} {w.name}"))
-    oks = [ok("workloads", ns, f"{len(names)} available: {_names(sorted(names))}")
-           for ns, names in sorted(healthy.items())]
+    oks = [ok("workloads", ns, "all available: " + ", ".join(
+        _count(kinds.count(k), k) for k in ("Deployment", "StatefulSet") if k in kinds))
+        for ns, kinds in sorted(healthy.items())]
     if not found:
         return [bad("workloads", "workloads", "no Deployment or StatefulSet at all",
                     "inv deploy.all")]
@@ -132,6 +132,12 @@ def _why(r: Resource) -> str:
     return f"{r.ready.reason}: {r.ready.message}" if r.ready.reason else r.ready.message
 
 
+def short(revision: str) -> str:
+    """``main@sha1:4f2a9c1e`` for ``main@sha1:<40 hex>``, as ``flux get`` shows it."""
+    ref, sep, digest = revision.partition(":")
+    return f"{ref}{sep}{digest[:8]}" if sep and "@" in ref else revision
+
+
 def flux(found: Sequence[Resource] | None, wanted: Sequence[str]) -> list[Finding]:
     """``wanted``: ``Kind/namespace/name`` of the sync objects flux.bootstrap makes."""
     if found is None:
@@ -150,7 +156,7 @@ def flux(found: Sequence[Resource] | None, wanted: Sequence[str]) -> list[Findin
                            f"kubectl -n {namespace} describe {kind.lower()} {name}"))
         else:
             what = "applied" if kind == "Kustomization" else "revision"
-            out.append(ok("flux", label, f"Ready, {what} {r.revision or 'unknown'}"))
+            out.append(ok("flux", label, f"Ready, {what} {short(r.revision) or 'unknown'}"))
     return out
 
 
@@ -181,8 +187,7 @@ def kafka(found: Sequence[Resource] | None, namespace: str, cluster: str,
         else:
             ready.append(topic)
     if ready:
-        out.insert(1, ok("kafka", "topics", f"{len(ready)} of {len(topics)} Ready:"
-                         f" {_names(ready)}"))
+        out.insert(1, ok("kafka", "topics", f"{len(ready)} of {len(topics)} KafkaTopics Ready"))
     return out
 
 

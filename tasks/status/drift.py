@@ -58,11 +58,20 @@ def releases(steps: Sequence[LayerStep]) -> list[Release]:
 
 
 def first_change(diff: str) -> str:
-    """The first changed line of a unified diff (``-  replicas: 1``)."""
+    """The first change of kdiff's unified diff (``-`` live, ``+`` ours), as
+    ``live <line>, ours <line>``."""
+    live = ours = ""
     for line in diff.splitlines():
-        if line[:1] in "+-" and not line.startswith(("+++", "---")) and line[1:].strip():
-            return " ".join(line.split())
-    return ""
+        if line.startswith(("+++", "---")) or not line[1:].strip():
+            continue
+        if line[:1] == "-" and not live and not ours:
+            live = " ".join(line[1:].split())
+        elif line[:1] == "+" and not ours:
+            ours = " ".join(line[1:].split())
+        elif live or ours:
+            break
+    return ", ".join(p for p in (f"live {live}" if live else "",
+                                 f"ours {ours}" if ours else "") if p)
 
 
 def _object(layer: str, o: ObjectState) -> Finding:
@@ -114,6 +123,6 @@ def findings(facts: Facts, steps: Sequence[LayerStep]) -> list[Finding]:
             out.append(unknown("drift", step.id, str(exc)))
     out = [f for layer, items in by_layer.items() for f in _collapse(layer, items)]
     if not out:
-        out.append(ok("drift", "cluster", f"{objects} objects and the values of {values}"
-                      " releases as the repository has them"))
+        out.append(ok("drift", "cluster", f"{objects} objects, {values} releases' values"
+                      " as in the repository"))
     return out

@@ -2,10 +2,11 @@
 
 A :class:`Finding` is one check: its area (``host vps1``, ``nodes``, ``releases``...), the
 thing checked, a state, one detail line and, when it is not healthy, what to do. The
-screen groups them by area, in the order they were checked, one aligned line each (the
-fix on the line below), never wider than :data:`WIDTH` columns; the last line says
-healthy or not, and why. Everything that came from a host or the cluster is escaped
-(tasks/engine/text.py), so a message cannot forge a line or drive the terminal.
+screen groups them by area, in the order they were checked, one aligned line each (a
+problem's detail wrapped, up to three lines, its fix below), never wider than
+:data:`WIDTH` columns; the last line says healthy or not, and why. Everything that came
+from a host or the cluster is escaped (tasks/engine/text.py), so a message cannot forge
+a line or drive the terminal.
 
 Exit code: 0 when nothing is unhealthy or unknown (warnings are shown, not failed), 1
 otherwise. A check that could not be made is ``unknown``, never healthy.
@@ -14,6 +15,7 @@ otherwise. A check that could not be made is ``unknown``, never healthy.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -22,7 +24,10 @@ from tasks.engine.text import escape
 
 WIDTH = 100
 #: The name column is as wide as the longest name, up to this.
-NAME_WIDTH = 36
+NAME_WIDTH = 38
+#: A problem's detail takes up to this many lines; its fix goes below, from here.
+DETAIL_LINES = 3
+FIX_INDENT = " " * 8
 
 
 class State(Enum):
@@ -76,21 +81,43 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+def _middle(text: str, width: int) -> str:
+    """A name cut in its middle: both ends tell (``monitoring/prometheus...-prometheus-0``)."""
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return text[:head] + "..." + text[len(text) - (width - 3 - head):]
+
+
+def _wrapped(text: str, first: str, indent: str, most: int) -> list[str]:
+    """``first`` + ``text`` wrapped at :data:`WIDTH` under ``indent``, at most ``most``
+    lines (the last cut with ``...``)."""
+    rows = textwrap.wrap(text, WIDTH - len(indent), break_on_hyphens=False) or [""]
+    if len(rows) > most:
+        rows = [*rows[:most - 1], _cut(" ".join(rows[most - 1:]), WIDTH - len(indent))]
+    return [_cut(first + rows[0], WIDTH), *(_cut(indent + r, WIDTH) for r in rows[1:])]
+
+
 def lines(findings: Sequence[Finding]) -> list[str]:
-    """The screen: per area a header, then ``STATE  NAME  DETAIL`` aligned, the fix
-    indented below; last the verdict."""
+    """The screen: per area a header, then ``STATE  NAME  DETAIL`` aligned (a long detail
+    wrapped under itself), the fix below it; last the verdict."""
     out: list[str] = []
     areas = list(dict.fromkeys(f.area for f in findings))
-    width = min(NAME_WIDTH, max((len(escape(f.name, 80)) for f in findings), default=0))
+    width = min(NAME_WIDTH, max((len(escape(f.name, 120)) for f in findings), default=0))
     indent = " " * (2 + 5 + 1 + width + 1)
     for area in areas:
         out.append(escape(area, 60))
         for f in (f for f in findings if f.area == area):
-            name = _cut(escape(f.name, 80), width)
+            name = _middle(escape(f.name, 120), width)
             head = f"  {f.state.label:<5} {name:<{width}} "
-            out.append(_cut(head + escape(f.detail, 400), WIDTH))
-            if f.fix and f.state is not State.OK:
-                out.append(_cut(f"{indent}fix: {escape(f.fix, 400)}", WIDTH))
+            detail = escape(f.detail, 400)
+            if f.state is State.OK:
+                out.append(_cut(head + detail, WIDTH))
+                continue
+            out += _wrapped(detail, head, indent, DETAIL_LINES)
+            if f.fix:
+                out += _wrapped(f"fix: {escape(f.fix, 300)}", FIX_INDENT, FIX_INDENT + "     ",
+                                2)
     out.append(verdict(findings))
     return out
 

@@ -37,7 +37,7 @@ HEALTHY = [
     "  ok    vps1: host       as host.harden leaves it (8 steps)",
     "healthy: 6 checks",
 ]
-FIX = " " * 25 + "fix: "
+FIX = " " * 8 + "fix: "
 HARDEN = FIX + "inv host.harden"
 PLAN = FIX + "inv host.harden (--check lists every change)"
 
