@@ -21,11 +21,6 @@ EXPIRY_WARN_DAYS = 14
 #: A volume fuller than this is a warning.
 USAGE_WARN_PERCENT = 85
 
-#: The task that installs each release of ours (its fix hint).
-INSTALLED_BY = {"cert-manager": "inv ingress.certs", "flux2": "inv flux.bootstrap",
-                "strimzi": "inv kafka.deploy", "apps": "inv apps.deploy"}
-
-
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
@@ -48,11 +43,12 @@ def nodes(found: Sequence[Node], k3s_version: str) -> list[Finding]:
     return out
 
 
-def releases(listed: dict[tuple[str, str], ReleaseState], ours: Sequence[Release]
-             ) -> list[Finding]:
+def releases(listed: dict[tuple[str, str], ReleaseState],
+             ours: Sequence[tuple[str, Release]]) -> list[Finding]:
+    """``ours``: each release with the task that installs it (its layer)."""
     out = []
-    for r in ours:
-        name, fix = f"{r.namespace}/{r.name}", INSTALLED_BY.get(r.name, "inv monitoring.install")
+    for layer, r in ours:
+        name, fix = f"{r.namespace}/{r.name}", f"inv {layer}"
         state = listed.get((r.namespace, r.name))
         want = f"{r.chart}-{r.version}"
         if state is None:
@@ -80,12 +76,12 @@ def workloads(found: Sequence[Workload]) -> list[Finding]:
         out.append(bad("workloads", f"{w.kind} {w.namespace}/{w.name}",
                        f"{w.available}/{w.wanted} available{why}",
                        f"kubectl -n {w.namespace} describe {w.kind.lower()} {w.name}"))
-    oks = [ok("workloads", ns, "all available: " + ", ".join(
-        _count(kinds.count(k), k) for k in ("Deployment", "StatefulSet") if k in kinds))
-        for ns, kinds in sorted(healthy.items())]
     if not found:
         return [bad("workloads", "workloads", "no Deployment or StatefulSet at all",
                     "inv deploy.all")]
+    oks = [ok("workloads", ns, "all available: " + ", ".join(
+        _count(kinds.count(k), k) for k in ("Deployment", "StatefulSet") if k in kinds))
+        for ns, kinds in sorted(healthy.items())]
     return oks + out
 
 

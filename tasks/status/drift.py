@@ -53,8 +53,9 @@ def facts_of(steps: Sequence[LayerStep]) -> list[Fact[Any]]:
     return [f for _, s in checked(steps) for f in s.facts()]
 
 
-def releases(steps: Sequence[LayerStep]) -> list[Release]:
-    return [s.release for _, s in steps if isinstance(s, HelmReleaseStep)]
+def releases(steps: Sequence[LayerStep]) -> list[tuple[str, Release]]:
+    """Our Helm releases (their pinned chart versions), each with its layer."""
+    return [(layer, s.release) for layer, s in steps if isinstance(s, HelmReleaseStep)]
 
 
 def first_change(diff: str) -> str:

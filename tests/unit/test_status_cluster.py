@@ -87,7 +87,7 @@ def raws(data: dict[str, Any], extra: dict[str, Raw] | None = None) -> dict[str,
     for fact in drift.facts_of(steps):
         if fact.key.startswith("kubectl-diff:"):
             out[fact.key] = Raw("", 0)
-    for release in drift.releases(steps):
+    for _, release in drift.releases(steps):
         out[f"helm-values:{release.namespace}/{release.name}"] = Raw(
             json.dumps(release.values), 0)
     return {**out, **(extra or {})}
@@ -296,7 +296,7 @@ TOPIC_DIFF = json.dumps({
 
 
 def test_drift_names_what_differs_from_the_repository() -> None:
-    apps = next(r for r in drift.releases(drift.layer_steps(
+    apps = next(r for _, r in drift.releases(drift.layer_steps(
         session(), ToolsTarget(TOOLS))) if r.name == "apps")  # type: ignore[arg-type]
     edited = copy.deepcopy(apps.values)
     edited["apps"]["api-gateway"]["replicas"] = 3

@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
+from tasks.cli import Session
+from tasks.cluster.kube import Tools
 from tasks.engine.facts import Facts, Raw
 from tasks.harden import steps as host_steps
 from tasks.model.load import load
 from tasks.status import findings, host
-from tasks.status.run import host_report
+from tasks.status.run import host_findings, host_report
+from tests.unit.status_replay import Replay
 
 HOST_DATA = Path(__file__).parent / "fixtures" / "host"
 STATUS_DATA = Path(__file__).parent / "fixtures" / "status"
@@ -127,3 +130,31 @@ def test_security_updates_count_only_security_suites() -> None:
     ubuntu = "Inst libc6 [2.39-0ubuntu8.3] (2.39-0ubuntu8.4 Ubuntu:24.04/noble-security [amd64])\n"
     assert host.SECURITY.parse(Raw(ubuntu, 0)) == ["libc6"]
     assert host.SECURITY.parse(Raw(EXTRA["status:apt-security"]["stdout"], 0)) == []
+
+
+class HostReplay(Replay):
+    """The run's open connection to the host, answering from the recordings."""
+
+    client_address = CONVERGED["client_address"]
+    server_port = CONVERGED["live_ssh_port"]
+
+    def open(self) -> None:
+        pass
+
+
+def test_one_batch_reads_the_host_and_the_kubeconfig(tmp_path: Path) -> None:
+    data = {**yaml.safe_load((HOST_DATA / "inventory.yaml").read_text()),
+            **CONVERGED["inventory"]}
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data))
+    s = Session(load(path, require_key_files=False))
+    raw: dict[str, Any] = {**CONVERGED["facts"], **EXTRA}
+    recorded = {k: Raw(v["stdout"], v["rc"]) for k, v in raw.items()}
+    recorded["k3s:kubeconfig"] = Raw("apiVersion: v1\nkind: Config\n", 0)
+    target = HostReplay(Tools("/k", "/h"), recorded, name="vps1")
+    s.connections["vps1"] = target  # type: ignore[assignment]
+    found = host_findings(s, s.inventory.data.hosts[0])
+    assert [f.state.value for f in found] == ["ok"] * 6
+    assert target.round_trips == 1  # every fact of status and of host.harden, at once
+    assert sorted(target.asked) == sorted(recorded)
+    assert s.node_kubeconfig == {"vps1": "apiVersion: v1\nkind: Config\n"}
