@@ -64,11 +64,17 @@ def test_after_ingress_and_flux_converged(standins: Standins, tmp_path: Path) ->
     assert ok, text
     node = json.loads((DATA / "nodes.json").read_text())["items"][0]
     standins.record(node)
+    # a claim in use (the kubelet reports its volume through the node proxy)
+    standins.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kafka"}},
+                   "test")
+    standins.record(json.loads((DATA / "pvcs.json").read_text())["items"][0])
     standins.configure(node_proxy={"vps1": {"/stats/summary": (
         DATA / "summary-vps1.json").read_text()}})
     standins.clear_calls()
     out = status(standins)
     only_reads(standins)
+    assert [c.line for c in standins.calls() if "--raw" in c.args] == [
+        "kubectl get --raw /api/v1/nodes/vps1/proxy/stats/summary"]
     want = [
         "ok vps1 Ready, kubelet v1.33.3+k3s1",
         "ok cert-manager/cert-manager deployed cert-manager-v1.13.1, revision 1",
@@ -77,6 +83,7 @@ def test_after_ingress_and_flux_converged(standins: Standins, tmp_path: Path) ->
         # the stand-in's Flux objects are Ready but report no revision
         "ok GitRepository flux-system/flux-system Ready, revision unknown",
         "ok Kustomization flux-system/flux-system Ready, applied unknown",
+        "ok kafka/data-0-my-cluster-dual-role-0 Bound 10Gi, 1.2GiB of 10.0GiB used (12%)",
         "FAIL kafka/strimzi not installed (want strimzi-kafka-operator-0.47.0)",
         "FAIL certificates no Certificate at all (the apps' Ingress makes one)"]
     for line in want:
