@@ -14,6 +14,7 @@ from tasks.k3s.collection import ns as k3s_ns
 from tasks.kafka.collection import ns as kafka_ns
 from tasks.monitoring.collection import ns as monitoring_ns
 from tasks.secrets_tasks import ns as secrets_ns
+from tasks.status.task import status
 from tasks.validate import validate
 
 ns = Collection()
@@ -23,6 +24,7 @@ ns.add_collection(deploy.ns)
 ns.add_collection(lab.ns)
 ns.add_task(validate)
 ns.add_task(doctor)
+ns.add_task(status)
 ns.add_collection(gitops_ns)
 ns.add_collection(k3s_ns)
 ns.add_collection(ingress_ns)

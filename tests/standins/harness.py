@@ -293,7 +293,8 @@ class Standins:
     def configure(self, **values: Any) -> None:
         """Settings of standin_common.DEFAULT_CONFIG: ``helm_version``, ``server_version``,
         ``chart_crds`` (replaced whole), ``chart_objects`` ({chart: [manifest, ...]}),
-        ``service_proxy`` ({"ns/service:port": {path: body}}: ``kubectl get --raw``)."""
+        ``service_proxy`` ({"ns/service:port": {path: body}}: ``kubectl get --raw``),
+        ``node_proxy`` ({"node": {path: body}}: the kubelet through the node proxy)."""
         self.state.set_config(**values)
 
 

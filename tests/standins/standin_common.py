@@ -179,6 +179,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # what a Service answers through the API server's proxy (``kubectl get --raw
     # /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH``): {"NS/NAME:PORT": {PATH: body}}
     "service_proxy": {},
+    # what a node's kubelet answers through the API server's node proxy (``kubectl get
+    # --raw /api/v1/nodes/NODE/proxy/PATH``): {"NODE": {PATH: body}}
+    "node_proxy": {},
 }
 
 

@@ -29,6 +29,9 @@ API, and checked against public reports (each quoted where it is used):
   against a local API answering 404 and 503: ``Error from server (NotFound): services
   "x" not found`` (no such Service), ``Error from server (ServiceUnavailable): no
   endpoints available for service "x"`` (a Service injected not ready), exit 1.
+- ``get --raw /api/v1/nodes/NODE/proxy/PATH``: the node proxy to a kubelet (``inv
+  status`` reads ``stats/summary``); the body configured (``node_proxy``), or the API's
+  ``Error from server (NotFound): nodes "x" not found`` when there is no such Node.
 - ``get`` with ``-l k=v,...`` and the one go-template of apps.diagnose,
   :data:`REFS_TEMPLATE`; ``logs POD -n NS -c C --previous --tail=N [--limit-bytes=M]``.
 
@@ -565,12 +568,28 @@ def selected(obj: dict[str, Any], selector: str | None) -> bool:
 
 
 _PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/:]+):([^/]+)/proxy(/.*)$")
+_NODE_PROXY = re.compile(r"^/api/v1/nodes/([^/]+)/proxy(/.*)$")
+
+
+def node_raw(state: State, node: str, rest: str, streams: Streams) -> int:
+    """``get --raw /api/v1/nodes/NODE/proxy/PATH``: the configured kubelet answer."""
+    kind = state.mapping("v1", "Node")
+    assert kind is not None
+    if state.get(kind, None, node) is None:
+        raise Fail(f'Error from server (NotFound): nodes "{node}" not found')
+    answers = state.config()["node_proxy"].get(node, {})
+    if rest not in answers:
+        raise Unsupported(f"get --raw /api/v1/nodes/{node}/proxy{rest} (no answer configured)")
+    body = answers[rest]
+    streams.out.write(body if isinstance(body, str) else go_json(body))
+    return 0
 
 
 def cmd_raw(state: State, path: str, words: list[str], streams: Streams) -> int:
-    """``get --raw``: only the service proxy (see the module docstring)."""
+    """``get --raw``: only the service and node proxies (see the module docstring)."""
     match = _PROXY.match(path)
-    if words or not match:
+    node = _NODE_PROXY.match(path)
+    if words or not (match or node):
         raise Unsupported(f"get --raw {path}")
     where = api(state)
     if where.failure == "unreachable":  # the real kubectl 1.33.9: this line only
@@ -578,6 +597,9 @@ def cmd_raw(state: State, path: str, words: list[str], streams: Streams) -> int:
                    " specify the right host or port?")
     if where.failure == "unauthorized":  # the real 1.33.9 against an API answering 401
         raise Fail("error: You must be logged in to the server (Unauthorized)")
+    if node is not None:
+        return node_raw(state, node[1], node[2], streams)
+    assert match is not None
     namespace, name, port, rest = match.groups()
     service = state.mapping("v1", "Service")
     assert service is not None
