@@ -33,9 +33,9 @@ def validate(c: Context, inventory: str | None = None, verbose: bool = False) ->
             print(f"checked {rel.values_source}: Release {rel.name} [{rel.repo_name}/"
                   f"{rel.chart} {rel.version} in {rel.namespace}]")
         for rendered in report.rendered:
-            rel = rendered.release
+            rel, n = rendered.release, len(rendered.documents)
             print(f"rendered {rel.chart} {rel.version} ({shown(rendered.archive)}) with"
-                  f" {rel.values_source}: {len(rendered.documents)} objects, schemas of"
+                  f" {rel.values_source}: {n} object{'s' if n != 1 else ''}, schemas of"
                   f" {rendered.crd_schemas} custom kinds from its CRDs")
         for item in report.upstream:
             print(f"checked {item.doc.label} [{item.schema}]")

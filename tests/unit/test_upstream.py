@@ -9,6 +9,7 @@ images, skip lines without archives, refusal of an archive whose digest differs.
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 from collections.abc import Mapping
@@ -16,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invoke.context import Context
+from test_validate_stack import SUMMARY, default_data, write_inventory
 from upstream_charts import CHART, VERSION, WIDGET_CRD, Pulled, pull, tgz
+from validate_fixtures import need_crd_schemas
 
 from tasks.engine.errors import UserError
 from tasks.stack import components, helm, upstream
@@ -26,6 +30,7 @@ from tasks.stack.upstream.archive import read_chart
 from tasks.stack.validate import run, validate_context
 from tasks.stack.validate.schemas import SchemaStore
 from tasks.tooling.fetch import sha256_file
+from tasks.validate import validate as validate_task
 
 VALUES: dict[str, Any] = {
     "image": {"tag": "2.0.1"},
@@ -259,3 +264,43 @@ def test_without_the_archive_the_fallback_schemas_are_used(
     [checked] = [c for c in report.checked if c.doc.kind == "Widget"]
     assert checked.schema == "../shared/schemas/crds/example.org/widget_v1.json"
     assert report.ok is False and report.upstream == []
+
+
+# --- inv validate's output ----------------------------------------------------------------
+
+SKIPPED = [f"skipped upstream render of {chart}: not pulled (run inv charts.pull)"
+           for chart in ("flux2 2.16.4", "cert-manager v1.13.1", "kube-prometheus-stack 85.4.0",
+                         "loki 18.11.0", "alloy 1.11.1", "strimzi-kafka-operator 0.47.0")]
+
+
+@pytest.mark.parametrize(("loki", "wanted"), [
+    (False, [s for s in SKIPPED if not s.split(" render of ")[1].startswith(("loki", "alloy"))]),
+    (True, SKIPPED),
+])
+def test_inv_validate_says_what_it_skipped_and_exits_0(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        loki: bool, wanted: list[str]) -> None:
+    need_crd_schemas()
+    empty = functools.partial(validate_context, charts_cache=tmp_path / "charts",
+                              charts_lock=tmp_path / "charts.lock.yaml")
+    monkeypatch.setattr("tasks.validate.validate_context", empty)
+    data = {**default_data(), "monitoring": {"loki": loki}}
+    validate_task(Context(), inventory=str(write_inventory(tmp_path, data)))  # no Exit
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:-1] == wanted
+    assert SUMMARY.match(lines[-1]), lines[-1]
+
+
+def test_inv_validate_verbose_names_each_rendered_chart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    need_helm()
+    pulled = pull(tmp_path / "cache")
+    report = run.Report(rendered=[upstream.Rendered(pulled.release(VALUES), pulled.archive,
+                                                    [own_widget({})], 2)])
+    monkeypatch.setattr("tasks.validate.validate_context", lambda ctx: report)
+    validate_task(Context(), inventory=str(write_inventory(tmp_path, default_data())),
+                  verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"rendered widgets 1.2.3 ({pulled.archive}) with {LABEL}: 1 object,"
+                        " schemas of 2 custom kinds from its CRDs")
