@@ -232,9 +232,12 @@ def test_helm_lint_problems_name_the_chart(tmp_path: Path,
 
 
 def test_without_crd_schemas_each_missing_file_is_one_line(tmp_path: Path) -> None:
-    """A clone without ../shared: one line per schema file, over bundles and layout."""
+    """A clone without ../shared (nor pulled charts, whose CRDs would give the schemas):
+    one line per schema file, over bundles and layout."""
     report = validate_context(ctx_of(default_data()),
-                              store=SchemaStore(dirs=[(".cache/crd-schemas", tmp_path)]))
+                              store=SchemaStore(dirs=[(".cache/crd-schemas", tmp_path)]),
+                              charts_cache=tmp_path / "charts",
+                              charts_lock=tmp_path / "charts.lock.yaml")
     assert report.problems, "custom kinds must fail without their schemas"
     assert all(": no JSON schema " in p and "fill the cache: " in p for p in report.problems)
     files = [p.split(": no JSON schema ")[1].split(" ")[0] for p in report.problems]
