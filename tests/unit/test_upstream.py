@@ -145,11 +145,15 @@ def test_requests_and_limits_on_what_the_chart_renders(tmp_path: Path) -> None:
         " containers[0].resources.limits.memory: missing (rule: limits)"]
 
 
-def test_a_failing_template_is_one_line(tmp_path: Path) -> None:
+def test_a_failing_template_is_one_line_after_the_unknown_keys(tmp_path: Path) -> None:
     need_helm()
-    found = render(pull(tmp_path), with_values(image="registry.example.org/widgets:2"))
-    [line] = found.problems
+    values = with_values(image="registry.example.org/widgets:2", colour="red")
+    found = render(pull(tmp_path), values)
+    assert found.problems[0] == (f"{LABEL}: colour: not a value of chart widgets 1.2.3 (a"
+                                 " typo is a silent no-op)")
+    [line] = found.problems[1:]
     assert line.startswith(f"chart widgets 1.2.3: helm template with {LABEL} failed: ")
+    assert found.rendered == []
 
 
 def test_not_pulled_is_a_skip_line(tmp_path: Path) -> None:

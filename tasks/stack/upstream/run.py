@@ -61,34 +61,38 @@ def releases(bundles: Mapping[str, Bundle], ctx: Mapping[str, Any]) -> list[Rele
     return out
 
 
-def render_one(release: Release, ctx: Mapping[str, Any], *, cache: Path, lock: Path
-               ) -> tuple[Rendered, list[str], Schemas]:
-    """(the rendered release, its problems, its CRD schemas); raises ChartMissing."""
-    archive = charts.chart_archive(release, cache=cache, lock=lock)
-    tree = read_chart(archive)
-    problems = keys.unknown_keys(release, tree)
-    docs = template.template(release, archive)
+def render_one(release: Release, ctx: Mapping[str, Any], out: Upstream, *, cache: Path,
+               lock: Path) -> None:
+    """Render one release into ``out``: a skip line, or its problems (each step that
+    can still run does: unknown keys are reported even when helm template fails)."""
+    label = f"chart {release.chart} {release.version}"
+    try:
+        archive = charts.chart_archive(release, cache=cache, lock=lock)
+    except charts.ChartMissing:
+        out.skipped.append(f"skipped upstream render of {release.chart} {release.version}:"
+                           " not pulled (run inv charts.pull)")
+        return
+    except UserError as exc:  # its digest differs from the lock file
+        out.problems += [f"{label}: {line}" for line in exc.lines]
+        return
+    try:
+        tree = read_chart(archive)
+        out.problems += keys.unknown_keys(release, tree)
+        docs = template.template(release, archive)
+    except UserError as exc:  # a corrupted archive, helm failing
+        out.problems += [f"{label}: {line}" for line in exc.lines]
+        return
     schemas = template.crd_schemas(release, tree, docs)
-    problems += checks.check(release, docs, ctx)
-    return Rendered(release, archive, docs, len(schemas)), problems, schemas
+    out.problems += checks.check(release, docs, ctx)
+    out.rendered.append(Rendered(release, archive, docs, len(schemas)))
+    for file, schema in schemas.items():
+        out.schemas.setdefault(file, schema)
 
 
 def run(all_releases: Iterable[Release], ctx: Mapping[str, Any], *,
         cache: Path = charts.CACHE, lock: Path = charts.LOCK) -> Upstream:
+    """Every release rendered from its pulled archive, or skipped (not pulled)."""
     out = Upstream()
     for release in all_releases:
-        try:
-            rendered, problems, schemas = render_one(release, ctx, cache=cache, lock=lock)
-        except charts.ChartMissing:
-            out.skipped.append(f"skipped upstream render of {release.chart}"
-                               f" {release.version}: not pulled (run inv charts.pull)")
-            continue
-        except UserError as exc:
-            out.problems += [f"chart {release.chart} {release.version}: {line}"
-                             for line in exc.lines]
-            continue
-        out.problems += problems
-        out.rendered.append(rendered)
-        for file, schema in schemas.items():
-            out.schemas.setdefault(file, schema)
+        render_one(release, ctx, out, cache=cache, lock=lock)
     return out
