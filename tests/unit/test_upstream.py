@@ -308,3 +308,14 @@ def test_inv_validate_verbose_names_each_rendered_chart(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (f"rendered widgets 1.2.3 ({pulled.archive}) with {LABEL}: 1 object,"
                         " schemas of 2 custom kinds from its CRDs")
+
+
+def test_a_chart_crd_names_its_versions_when_another_is_asked(tmp_path: Path) -> None:
+    need_helm()
+    found = render(pull(tmp_path), VALUES)
+    store = SchemaStore(dirs=[("empty", tmp_path / "none")]).with_inline(found.schemas)
+    lookup = store.lookup("example.org/v2", "Widget")
+    assert (lookup.validator, lookup.problem) == (
+        None, "unknown kind: example.org has no version v2 of Widget (schemas exist for v1)")
+    assert store.lookup("example.org/v1", "Widget").source == (
+        "chart widgets 1.2.3 (widgets/crds/widget.yaml)")
