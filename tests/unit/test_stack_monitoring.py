@@ -3,7 +3,8 @@
 Spec numbers (STACK.md sections 6, 7, 11, 12) are asserted on the rendered bundle. When
 the pinned charts are in ``.cache/charts/`` (``inv charts.pull``, digests checked against
 ``charts.lock.yaml``), the last tests also render them with real ``helm template`` and check
-the objects they produce and that every key we set exists in the chart.
+the objects they produce and that every key we set exists in the chart, through the
+product's code (tasks/stack/upstream/, what ``inv validate`` runs).
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import tarfile
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,10 @@ from tasks.model.model import Inventory, Versions
 from tasks.repo import REPO_ROOT
 from tasks.stack import charts, helm, scrape
 from tasks.stack.components import grafana_dashboards, monitoring, promql
-from tasks.stack.render import Bundle, Document, Release, parse_documents
+from tasks.stack.render import Bundle, Document, Release
+from tasks.stack.upstream import checks as upstream_checks
+from tasks.stack.upstream import keys, template
+from tasks.stack.upstream.archive import read_chart
 from tests.unit.platform_ctx import ctx_of, inventory
 
 
@@ -515,17 +516,13 @@ def test_retention_size_share() -> None:
     assert scrape.quantity_bytes("1G") == 10**9
 
 
-# --- real helm template of the pinned charts (when cached) ------------------------------
-
-# Keys documented only as comments in the chart's values.yaml, or free-form maps the
-# chart passes through (Kubernetes resources, Grafana's ini, Loki's limits).
-PASS_THROUGH = ("grafana.persistence.storageClassName", "grafana.grafana.ini.",
-                "loki.limits_config.")
+# --- real helm template of the pinned charts (when pulled) ------------------------------
+# The product's code (tasks/stack/upstream/, what inv validate runs) on the real archives.
 
 
 def cached(release: Release) -> Path:
     try:
-        path = charts.chart_archive(release)
+        path = charts.chart_archive(release)  # (a digest that differs fails the test)
     except charts.ChartMissing as exc:
         pytest.skip(str(exc))
     try:
@@ -536,67 +533,24 @@ def cached(release: Release) -> Path:
 
 
 def helm_template(release: Release) -> list[dict[str, Any]]:
-    chart = cached(release)
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
-        yaml.safe_dump(release.values, f)
-        f.flush()
-        proc = subprocess.run([helm.helm_binary(), "template", release.name, str(chart),
-                               "--namespace", release.namespace, "--kube-version", "1.33.3",
-                               "-f", f.name], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert "admin123" not in proc.stdout and "prom-operator" not in proc.stdout
-    return [d.obj for d in parse_documents(proc.stdout, release.name)]
-
-
-def chart_defaults(path: Path) -> dict[tuple[str, ...], Any]:
-    out = {}
-    with tarfile.open(path) as archive:
-        for member in archive.getmembers():
-            parts = member.name.split("/")
-            if parts[-1] == "values.yaml":
-                subs = tuple(parts[i + 1] for i in range(len(parts) - 2) if parts[i] == "charts")
-                extracted = archive.extractfile(member)
-                assert extracted is not None
-                out[subs] = yaml.safe_load(extracted) or {}
-    return out
-
-
-def leaf_paths(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            yield from leaf_paths(item, (*path, str(key)))
-    else:
-        yield path
-
-
-# Kubernetes structures the charts copy into their objects as they are.
-KUBERNETES_STRUCTS = {"resources", "securityContext", "containerSecurityContext",
-                      "livenessProbe", "readinessProbe"}
-
-
-def known(defaults: Any, path: tuple[str, ...]) -> bool:
-    for i, key in enumerate(path):
-        if not isinstance(defaults, dict) or key not in defaults:
-            return False
-        defaults = defaults[key]
-        if i < len(path) - 1 and (defaults == {} or key in KUBERNETES_STRUCTS):
-            return True  # a free-form map
-    return True
+    docs = template.template(release, cached(release))
+    text = json.dumps([d.obj for d in docs])
+    assert "admin123" not in text and "prom-operator" not in text
+    return [d.obj for d in docs]
 
 
 @pytest.mark.parametrize("name", ["kube-prometheus-stack", "loki", "alloy"])
 def test_every_value_key_exists_in_the_chart(loki_bundle: Bundle, name: str) -> None:
     release = rel(loki_bundle, name)
-    defaults = chart_defaults(cached(release))
-    missing = []
-    for path in leaf_paths(release.values):
-        dotted = ".".join(path)
-        sub = defaults.get((path[0],))
-        if (known(defaults[()], path) or (sub is not None and known(sub, path[1:]))
-                or any(dotted.startswith(p) for p in PASS_THROUGH)):
-            continue
-        missing.append(dotted)
-    assert missing == []
+    assert keys.unknown_keys(release, read_chart(cached(release))) == []
+
+
+@pytest.mark.parametrize("name", ["kube-prometheus-stack", "loki", "alloy"])
+def test_the_rendered_chart_meets_the_spec(loki_ctx: dict[str, Any], loki_bundle: Bundle,
+                                           name: str) -> None:
+    release = rel(loki_bundle, name)
+    docs = template.template(release, cached(release))
+    assert upstream_checks.check(release, docs, loki_ctx) == []
 
 
 def containers(objs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:

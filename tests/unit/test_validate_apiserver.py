@@ -78,8 +78,12 @@ CASES += [
     ("Service", ("spec", "ports", 0, "targetPort"), 0,
      ["spec.ports[0].targetPort: must be between 1 and 65535; got 0"]),
     ("Service", ("spec", "ports", 0, "name"), "HTTP",
-     ["spec.ports[0].name: 'HTTP' is not an IANA service name (at most 15 lowercase"
-      " letters, digits and '-', with a letter)"]),
+     ["spec.ports[0].name: 'HTTP' is not a DNS label (at most 63 lowercase letters, digits"
+      " and '-')"]),
+    ("Service", ("spec", "ports", 0, "name"), "tcp-prometheus-servicemonitor", []),
+    ("Service", ("spec", "ports", 0, "name"), "p" * 64,
+     [f"spec.ports[0].name: '{'p' * 64}' is not a DNS label (at most 63 lowercase letters,"
+      " digits and '-')"]),
     ("Service", ("spec", "ports", 0, "protocol"), "tcp",
      ["spec.ports[0].protocol: must be one of TCP, UDP, SCTP; got 'tcp'"]),
     ("PodDisruptionBudget", ("spec", "minAvailable"), DELETE, []),

@@ -87,6 +87,18 @@ def test_names(kind: str, name: str, problem: str | None) -> None:
         assert found[0].startswith("metadata.name: ") and problem in found[0]
 
 
+@pytest.mark.parametrize(("name", "problem"), [
+    ("cert-manager-webhook:dynamic-serving", None),  # as cert-manager's chart names them
+    ("system:Admin", None),
+    ("a/b", "metadata.name: 'a/b' is not a path segment name (no '/' or '%')"),
+    ("..", "metadata.name: '..' is not a path segment name (no '/' or '%')"),
+])
+def test_rbac_names_are_path_segments(name: str, problem: str | None) -> None:
+    found = objects.metadata_problems(doc("Role", name, "app",
+                                          api="rbac.authorization.k8s.io/v1"))
+    assert found == ([problem] if problem else [])
+
+
 def test_labels_and_missing_name() -> None:
     bad = Document(SOURCE, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
         "namespace": "app", "labels": {"app.kubernetes.io/name": "x" * 64, "-a": "b"}}})

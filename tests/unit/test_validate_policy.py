@@ -37,6 +37,9 @@ CASES: list[tuple[str, list[tuple[tuple[str | int, ...], Any]], list[str]]] = [
     ("no tag", [((*C0, "image"), "registry:5000/api-gateway")],
      ["containers[0].image: registry:5000/api-gateway has no tag (means :latest): pin a"
       " version or digest (rule: image)"]),
+    ("empty tag", [((*C0, "image"), "ghcr.io/team-mercurious/api-gateway:")],
+     ["containers[0].image: ghcr.io/team-mercurious/api-gateway: has an empty tag: pin a"
+      " version or digest (rule: image)"]),
     ("registry port is not a tag", [((*C0, "image"), "registry:5000/api-gateway:1.2")], []),
     ("digest", [((*C0, "image"), "ghcr.io/x/y@sha256:" + "a" * 64)], []),
     ("tag and digest", [((*C0, "image"), "ghcr.io/x/y:latest@sha256:" + "a" * 64)], []),

@@ -70,23 +70,23 @@ def render(ctx: Mapping[str, Any]) -> Bundle:
 # --- checks ------------------------------------------------------------------------------
 
 
-def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """Every string in ``value`` (keys too) with its dotted path."""
     if isinstance(value, Mapping):
         for key, item in value.items():
             sub = f"{path}.{key}" if path else str(key)
             yield sub, str(key)
-            yield from _strings(item, sub)
+            yield from strings(item, sub)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _strings(item, f"{path}[{i}]")
+            yield from strings(item, f"{path}[{i}]")
     elif isinstance(value, str):
         yield path, value
 
 
 def _passwords(label: str, value: Any) -> list[str]:
     out = []
-    for path, text in _strings(value):
+    for path, text in strings(value):
         for password in DEFAULT_PASSWORDS:
             if password in text:
                 out.append(f"{label}: {path}: default password {password!r} is forbidden")

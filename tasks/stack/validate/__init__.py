@@ -13,6 +13,10 @@
   ``checks()`` hooks, the Secret templates and the GitOps layout, and reports.
 - :mod:`.layout`: the GitOps layout holds together as Flux reads it.
 - :mod:`.crds`: fills the schema cache from CRDs (``python -m tasks.stack.validate.crds``).
+
+When the pinned charts are pulled, :mod:`tasks.stack.upstream` renders them with our
+values first; their objects are validated too, and their CRDs' schemas come before the
+directories above.
 """
 
 from tasks.stack.validate.run import Report, validate_context, validate_documents

@@ -102,7 +102,11 @@ def service(doc: Document) -> Iterator[Finding]:
         target = port.get("targetPort")
         yield from _port_number(f"{path}.targetPort", target)
         yield from _port_name(f"{path}.targetPort", target)
-        yield from _port_name(f"{path}.name", port.get("name"))
+        name = port.get("name")
+        # A Service port's name is a DNS label (a container port's: an IANA name).
+        if isinstance(name, str) and not (len(name) <= 63 and _DNS_LABEL.match(name)):
+            yield f"{path}.name", (f"{name!r} is not a DNS label (at most 63 lowercase"
+                                   " letters, digits and '-')")
         yield from _protocol(f"{path}.protocol", port.get("protocol"))
 
 

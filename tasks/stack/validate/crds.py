@@ -31,12 +31,18 @@ def strict(schema: Any) -> Any:
         return [strict(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: strict(v) if k != "enum" else v for k, v in schema.items()}
-    if "properties" in out and isinstance(out["properties"], dict):
-        out["properties"] = {k: strict(v) for k, v in schema["properties"].items()}
-        if ("additionalProperties" not in out
-                and not out.get("x-kubernetes-preserve-unknown-fields")):
-            out["additionalProperties"] = False
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "enum":
+            out[key] = value
+        elif key == "properties" and isinstance(value, dict):
+            # a map of field names: each value is a schema (a field may be named "enum")
+            out[key] = {k: strict(v) for k, v in value.items()}
+        else:
+            out[key] = strict(value)
+    if (isinstance(out.get("properties"), dict) and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
     if out.pop("nullable", False) and isinstance(out.get("type"), str):
         out["type"] = [out["type"], "null"]
     return out
@@ -57,7 +63,7 @@ def schemas_of(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``<group>/<kind>_<version>.json`` -> schema, for every version with a schema."""
     spec = crd.get("spec") or {}
     group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
-    out = {}
+    out: dict[str, Any] = {}
     for version in spec.get("versions") or []:
         schema = ((version.get("schema") or {}).get("openAPIV3Schema"))
         if group and kind and isinstance(schema, dict):

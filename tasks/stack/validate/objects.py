@@ -53,7 +53,11 @@ def is_namespaced(doc: Document) -> bool:
     return (group, doc.kind) not in CLUSTER_SCOPED
 
 
-def _name_problem(kind: str, name: str) -> str | None:
+def _name_problem(kind: str, name: str, group: str = "") -> str | None:
+    if group == "rbac.authorization.k8s.io":
+        # RBAC names are path segments ("cert-manager-webhook:dynamic-serving" is fine).
+        ok = name not in (".", "..") and not any(c in name for c in "/%")
+        return None if ok else f"{name!r} is not a path segment name (no '/' or '%')"
     if kind in _RFC1035_NAMED:
         ok, what = len(name) <= 63 and bool(_LABEL_1035.match(name)), "an RFC 1035 label"
     elif kind in _LABEL_NAMED:
@@ -87,7 +91,7 @@ def metadata_problems(doc: Document) -> list[str]:
     if not doc.name:
         out.append("metadata.name: required field missing")
     else:
-        problem = _name_problem(doc.kind, doc.name)
+        problem = _name_problem(doc.kind, doc.name, split_api_version(doc.api_version)[0])
         if problem:
             out.append(f"metadata.name: {problem}")
     if doc.namespace is not None and not _LABEL_1123.match(doc.namespace):

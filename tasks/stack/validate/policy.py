@@ -114,6 +114,8 @@ def image(pod: Pod) -> Iterator[Finding]:
             yield f"{path}.image", f"{ref} has no tag (means :latest): pin a version or digest"
         elif name.rsplit(":", 1)[1] == "latest":
             yield f"{path}.image", f"{ref}: :latest is not pinned; use a version or digest"
+        elif not name.rsplit(":", 1)[1]:
+            yield f"{path}.image", f"{ref} has an empty tag: pin a version or digest"
 
 
 def _resources(pod: Pod, section: str) -> Iterator[Finding]:

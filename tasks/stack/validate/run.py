@@ -5,7 +5,10 @@ schema-validate every object; what the API server refuses beyond the schema; nam
 plaintext Secrets, duplicates and namespaces; the policy rules on our workloads; each
 component's ``checks(bundle, ctx)``; the Secret templates of secrets/
 (tasks/stack/sops.py); the GitOps layout (tasks/stack/gitops.py, see :mod:`.layout`);
-``helm lint --strict`` on our chart.
+``helm lint --strict`` on our chart. When the pinned upstream charts are pulled, each is
+rendered with our values first (:mod:`tasks.stack.upstream`): its objects are validated
+too, and the CRDs it carries give the schemas of custom kinds (exact for the pinned
+versions; the schema directories are the fallback).
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tasks.engine.errors import UserError
 from tasks.repo import REPO_ROOT
-from tasks.stack import components, helm
+from tasks.stack import charts, components, helm, upstream
 from tasks.stack.render import Bundle, Document, Release
 from tasks.stack.validate import apiserver, layout, objects, policy
 from tasks.stack.validate.messages import describe, field_path
@@ -43,6 +47,11 @@ class Report:
     checked: list[Checked] = field(default_factory=list)
     releases: list[Release] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: one line per upstream chart not rendered, and how to get it (not a problem)
+    skipped: list[str] = field(default_factory=list)
+    #: the upstream releases rendered from their archives, and their objects validated
+    rendered: list[upstream.Rendered] = field(default_factory=list)
+    upstream: list[Checked] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -59,8 +68,10 @@ class Report:
     def summary(self) -> str:
         n = len(self.problems)
         outcome = "ok" if not n else f"{n} problem{'s' if n != 1 else ''}"
+        charts_part = (f" and {len(self.upstream)} from {len(self.rendered)} upstream charts"
+                       if self.rendered else "")
         return (f"validated {len(self.checked)} objects from {len(self.files)} files"
-                f" in {self.seconds:.2f}s: {outcome}")
+                f"{charts_part} in {self.seconds:.2f}s: {outcome}")
 
     def timing_line(self) -> str:
         return "time: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timings.items())
@@ -225,13 +236,45 @@ def validate_secrets(ctx: Mapping[str, Any], docs: list[Document], releases: lis
     return problems, checked
 
 
-def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None) -> Report:
-    """Render every component for ``ctx`` and validate everything it would apply."""
-    store = store or default_store()
+def validate_upstream(report: Report, bundles: Mapping[str, Bundle], ctx: Mapping[str, Any],
+                      store: SchemaStore, *, cache: Path, lock: Path
+                      ) -> tuple[SchemaStore, list[str]]:
+    """Render the pulled upstream charts into ``report`` (skip lines for the others):
+    the store to validate with (``store`` with the charts' CRD schemas first), and the
+    problems of the charts' objects."""
+    try:
+        releases = upstream.releases(bundles, ctx)
+    except UserError as exc:  # flux.release: versions.flux has no chart version
+        return store, [f"component flux: {line}" for line in exc.lines]
+    found = upstream.run(releases, ctx, cache=cache, lock=lock)
+    report.skipped, report.rendered = found.skipped, found.rendered
+    store = store.with_inline(found.schemas) if found.schemas else store
+    problems, report.upstream = schema_problems(found.documents, store)
+    for doc in found.documents:
+        problems += [f"{doc.label}: {line}" for line in objects.metadata_problems(doc)
+                     + apiserver.check(doc)]
+    # An object two charts (or a chart and our manifests) both make: helm refuses the
+    # second install. Duplicates among our own objects are reported with them.
+    ours = [d for b in bundles.values() for d in b.documents]
+    known = set(objects.duplicates(ours))
+    problems += [p for p in objects.duplicates([*ours, *found.documents]) if p not in known]
+    return store, found.problems + problems
+
+
+def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None,
+                     charts_cache: Path = charts.CACHE, charts_lock: Path = charts.LOCK
+                     ) -> Report:
+    """Render every component for ``ctx`` and validate everything it would apply (and
+    what the pulled upstream charts in ``charts_cache`` render from our values)."""
     report = Report()
     start = time.perf_counter()
     bundles, report.problems = render_components(ctx)
     report.timings["render"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    store, upstream_problems = validate_upstream(report, bundles, ctx, store or default_store(),
+                                                 cache=charts_cache, lock=charts_lock)
+    report.timings["upstream"] = time.perf_counter() - start
 
     start = time.perf_counter()
     docs = [d for b in bundles.values() for d in b.documents]
@@ -263,7 +306,8 @@ def validate_context(ctx: Mapping[str, Any], *, store: SchemaStore | None = None
     if "apps" in bundles or not any(m.NAME == "apps" for m in components.modules()):
         report.problems += lint_chart(ctx)  # (an apps render error says it already)
     report.timings["helm lint"] = time.perf_counter() - start
-    report.problems += missing_schemas(report.checked)
+    report.problems += upstream_problems
+    report.problems += missing_schemas([*report.checked, *report.upstream])
     # A problem found twice (helm lint by us and by a component's checks) shows once.
     report.problems = list(dict.fromkeys(report.problems))
     return report

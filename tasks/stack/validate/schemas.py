@@ -5,7 +5,9 @@ validated strictly against Kubernetes 1.33: the ``-local-strict`` schemas shippe
 ``kubernetes-validate`` refuse fields the API does not know. Custom kinds are validated
 against ``<dir>/<group>/<kind lowercase>_<version>.json`` from the first of
 ``$STACK_CRD_SCHEMAS``, ``.cache/crd-schemas/`` and ``../shared/schemas/crds/`` that has
-it (the layout of the datreeio/CRDs-catalog repository); their top level and
+it (the layout of the datreeio/CRDs-catalog repository), unless a schema of that file
+name was given inline (taken from the CRDs of the pulled upstream charts, exact for the
+pinned versions: :mod:`tasks.stack.upstream`); their top level and
 ``metadata`` are made strict too (``metadata`` against the core ObjectMeta). Compiled
 validators are cached per (apiVersion, kind).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -84,9 +87,17 @@ def _core_dir() -> Path:
 class SchemaStore:
     """Looks schemas up once and keeps the compiled validators."""
 
-    def __init__(self, dirs: list[tuple[str, Path]] | None = None) -> None:
+    def __init__(self, dirs: list[tuple[str, Path]] | None = None,
+                 inline: Mapping[str, tuple[str, dict[str, Any]]] | None = None) -> None:
         self.dirs = crd_dirs() if dirs is None else dirs
+        #: ``<group>/<kind>_<version>.json`` -> (where it comes from, schema): looked up
+        #: before the directories
+        self.inline = dict(inline or {})
         self._cache: dict[tuple[str, str], Lookup] = {}
+
+    def with_inline(self, inline: Mapping[str, tuple[str, dict[str, Any]]]) -> SchemaStore:
+        """A store over the same directories that looks ``inline`` schemas up first."""
+        return SchemaStore(self.dirs, {**self.inline, **inline})
 
     @cached_property
     def core_dir(self) -> Path:
@@ -160,6 +171,9 @@ class SchemaStore:
 
     def _custom(self, group: str, version: str, kind: str) -> Lookup:
         file = f"{group}/{kind.lower()}_{version}.json"
+        if file in self.inline:
+            source, schema = self.inline[file]
+            return self._compile_schema(schema, source)
         for label, root in self.dirs:
             path = root / file
             if path.is_file():
@@ -171,6 +185,9 @@ class SchemaStore:
             schema = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             return Lookup(None, source, f"schema {source} is unreadable: {exc}")
+        return self._compile_schema(schema, source)
+
+    def _compile_schema(self, schema: Any, source: str) -> Lookup:
         if not isinstance(schema, dict):
             return Lookup(None, source, f"schema {source} is not a JSON object")
         props = dict(schema.get("properties") or {})
@@ -183,10 +200,12 @@ class SchemaStore:
 
     def _why_missing(self, group: str, version: str, kind: str, file: str) -> str:
         kinds: dict[str, set[str]] = {}
-        for _, root in self.dirs:
-            for p in (root / group).glob("*_*.json"):
-                k, _, v = p.stem.rpartition("_")
-                kinds.setdefault(k, set()).add(v)
+        stems = [p.stem for _, root in self.dirs for p in (root / group).glob("*_*.json")]
+        stems += [f.removesuffix(".json").split("/", 1)[1] for f in self.inline
+                  if f.startswith(f"{group}/")]
+        for stem in stems:
+            k, _, v = stem.rpartition("_")
+            kinds.setdefault(k, set()).add(v)
         if kind.lower() in kinds:
             have = ", ".join(sorted(kinds[kind.lower()]))
             return (f"unknown kind: {group} has no version {version} of {kind}"
