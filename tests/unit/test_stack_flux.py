@@ -108,3 +108,21 @@ def test_missing_object_is_caught() -> None:
     docs = [d for d in flux.render(CTX).documents if d.kind != "GitRepository"]
     assert flux.checks(Bundle(documents=docs), CTX) == [
         "manifests/flux: GitRepository flux-system: missing (spec §5)"]
+
+
+CONTROLLERS = ("sourceController", "kustomizeController", "helmController",
+               "notificationController", "imageReflectionController",
+               "imageAutomationController")
+
+
+def test_every_flux_controller_and_the_check_job_have_requests_and_limits() -> None:
+    import yaml
+
+    from tasks.repo import REPO_ROOT
+
+    values = yaml.safe_load((REPO_ROOT / "helm-values/flux2.yaml").read_text())
+    for name in CONTROLLERS:
+        assert values[name]["resources"] == {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                             "limits": {"cpu": "1000m", "memory": "1Gi"}}, name
+    assert values["cli"]["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                          "limits": {"cpu": "500m", "memory": "256Mi"}}

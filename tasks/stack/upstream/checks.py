@@ -23,10 +23,7 @@ STORAGE_CLASS = "local-path"  # spec section 11
 PROMETHEUS_PORT, GRAFANA_PORT, LOKI_PORT = 9090, 3000, 3100  # spec section 12 (Loki's own)
 # Charts whose values set requests and limits on nothing, or not on everything: the
 # requests/limits rules do not apply to what they render (a reason each).
-RESOURCES_EXEMPT: dict[str, str] = {
-    "flux2": "Flux's controllers run with the chart's requests and no limits (as `flux"
-             " install` sets them); helm-values/flux2.yaml does not size them",
-}
+RESOURCES_EXEMPT: dict[str, str] = {}
 # What Prometheus must scrape (spec section 6), as kube-prometheus-stack names its
 # ServiceMonitors (``<release>-<suffix>``): (suffix, endpoint path or None, what it is).
 SCRAPED = (("apiserver", None, "the Kubernetes API server"),

@@ -26,6 +26,9 @@ PASS_THROUGH: dict[tuple[str, str], str] = {
         "Grafana's grafana.ini, written out section by section as it is",
     ("loki", "loki.limits_config"):
         "Loki's limits_config, copied into Loki's configuration as it is",
+    ("flux2", "cli.resources"):
+        "read by the chart's pre-install check Job (templates/pre-install-job.yaml) but"
+        " absent from its values.yaml",
 }
 
 # Kubernetes structures the charts copy into their objects as they are: what is valid
