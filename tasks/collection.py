@@ -13,6 +13,7 @@ from tasks.k3s.collection import ns as k3s_ns
 from tasks.kafka.collection import ns as kafka_ns
 from tasks.monitoring.collection import ns as monitoring_ns
 from tasks.secrets_tasks import ns as secrets_ns
+from tasks.upgrade.collection import upgrade
 from tasks.validate import validate
 
 ns = Collection()
@@ -31,3 +32,4 @@ ns.add_collection(monitoring_ns)
 ns.add_collection(secrets_ns)
 ns.add_collection(tools.ns)
 ns.add_collection(charts.ns)
+ns.add_task(upgrade)
