@@ -137,7 +137,10 @@ def _failure(session: Session, layer: str) -> str:
     if not failed:
         return f"{layer} failed"
     last = failed[-1]
-    return f"{last.step}: {last.details[0]}" if last.details else f"{last.step} failed"
+    if not last.details:
+        return f"{last.step} failed"
+    detail = last.details[0]
+    return detail if detail.startswith(last.step) else f"{last.step}: {detail}"
 
 
 def runners() -> dict[str, Runner]:

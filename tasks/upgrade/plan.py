@@ -99,7 +99,9 @@ def pins(inv: Inventory) -> list[Pin]:
     out.append(_release("flux2", "flux.bootstrap", flux.release(ctx),
                         f"versions.flux {inv.versions.flux} (flux2 chart, tasks/stack/"
                         "components/flux.py CHART_VERSIONS)"))
-    out.append(_release("apps", "apps.deploy", apps.release(ctx), "charts/apps/Chart.yaml"))
+    # our chart's version alone (its values need the apps' images; not the version)
+    out.append(Pin("apps", "release", "apps.deploy", apps.chart_version(),
+                   "charts/apps/Chart.yaml", inv.apps.namespace, apps.RELEASE, "apps"))
     return out
 
 
