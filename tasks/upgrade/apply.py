@@ -3,8 +3,9 @@
 Each layer with a move runs as deploy.all runs it (tasks.deploy.LAYERS: k3s.install goes
 server by server, then agent by agent, each node Ready before the next; the cluster
 layers converge with ``helm upgrade --install --wait``, the Strimzi operator before the
-Kafka CR). After each layer a health gate reads the cluster again: every node Ready, the
-layer's nodes at the new K3s, its releases ``deployed`` at the new chart, the
+Kafka CR); a chart that ships CRDs in ``crds/`` gets the new ones first (:mod:`.crds`:
+Helm never upgrades them). After each layer a health gate reads the cluster again:
+every node Ready, the layer's nodes at the new K3s, its releases ``deployed`` at the new chart, the
 Deployments of its namespaces Available, the Kafka at the new version and Ready. A layer
 that fails, or whose gate does not pass, stops the run: each of its releases that moved
 goes back to the revision it had before (``helm rollback NAME REV --wait --timeout``),
@@ -22,12 +23,13 @@ from tasks.cluster import access
 from tasks.cluster.kube import ReleaseState, Tools
 from tasks.cluster.steps import read
 from tasks.engine.command import Command
+from tasks.engine.converge import converge
 from tasks.engine.errors import UserError
 from tasks.engine.facts import Fact
 from tasks.engine.report import Status
 from tasks.engine.target import Target, gather
+from tasks.upgrade import crds, show
 from tasks.upgrade import facts as f
-from tasks.upgrade import show
 from tasks.upgrade.plan import Move, Pin, Plan, make_plan, pins
 
 Runner = Callable[[Session], bool]
@@ -143,6 +145,22 @@ def _failure(session: Session, layer: str) -> str:
     return detail if detail.startswith(last.step) else f"{last.step}: {detail}"
 
 
+def new_crds(session: Session, layer: str, moving: Sequence[Pin]) -> None:
+    """The new charts' ``crds/`` CRDs applied before the layer (see :mod:`.crds`); a
+    UserError, before any chart moved, when that fails."""
+    from tasks.stack import charts
+
+    releases = [p.upstream for p in moving if p.upstream is not None]
+    if not releases:
+        return
+    with access.cluster(session) as target:
+        steps = crds.steps(tools_of(target), releases, lambda r: charts.chart_archive(r))
+        if steps and not converge(target, steps, check=False, reporter=session.reporter,
+                                  summary=session.summary):
+            raise UserError(f"upgrade stopped at {layer}: {_failure(session, layer)};"
+                            " no chart had moved")
+
+
 def runners() -> dict[str, Runner]:
     from tasks.deploy import LAYERS
 
@@ -164,11 +182,13 @@ def upgrade(session: Session, layers: Mapping[str, Runner] | None = None) -> Pla
     if not plan.moves or session.check:
         return plan
     run = layers if layers is not None else runners()
+    by_name = {p.component: p for p in everything}
     for layer in plan.layers():
         moves = plan.of(layer)
         session.reporter.note("upgrade", f"== {layer}: "
                               + ", ".join(f"{m.component} {m.current} -> {m.wanted}"
                                           for m in moves))
+        new_crds(session, layer, [by_name[m.component] for m in moves])
         try:
             problems = [] if run[layer](session) else [_failure(session, layer)]
         except UserError as exc:

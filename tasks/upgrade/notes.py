@@ -19,8 +19,8 @@ from tasks.upgrade.versions import minor, semver
 
 #: Helm installs a chart's ``crds/`` folder on install and never touches it again
 #: (helm.sh/docs/chart_best_practices/custom_resource_definitions).
-HELM_CRDS = ("Helm does not upgrade the CRDs of a chart's crds/ folder: apply the new"
-             " chart's CRDs (kubectl apply --server-side) before the upgrade, as its notes say")
+HELM_CRDS = ("Helm never upgrades the CRDs of a chart's crds/ folder: inv upgrade applies"
+             " the new chart's CRDs server-side before the chart, as its notes say")
 STRIMZI_FIRST = ("Strimzi upgrades Kafka only with an operator that supports both versions:"
                  " kafka.deploy upgrades the operator first, then the Kafka CR (a rolling"
                  " restart of the brokers)")

@@ -14,7 +14,7 @@ reconcile them).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from tasks.engine.errors import UserError
@@ -39,6 +39,8 @@ class Pin:
     namespace: str = ""  # the release's / the Kafka CR's
     name: str = ""
     chart: str = ""  # a release's chart name ("cert-manager"): helm lists "<chart>-<version>"
+    #: The upstream chart release (None: our own chart, or not a release).
+    upstream: Release | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class Plan:
 
 def _release(component: str, layer: str, release: Release, source: str) -> Pin:
     return Pin(component, "release", layer, str(release.version), source, release.namespace,
-               release.name, release.chart)
+               release.name, release.chart, release)
 
 
 def pins(inv: Inventory) -> list[Pin]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invoke.context import Context
@@ -27,6 +28,7 @@ from tasks.stack import charts
 from tasks.stack.render import Release
 from tasks.upgrade.collection import upgrade
 from tests.standins.harness import Standins, chart_archive
+from tests.standins.standin_common import parse_kinds
 from tests.unit.inventory_text import BASE, inventory
 from tests.unit.test_platform_standins import TRAEFIK
 
@@ -37,6 +39,8 @@ NODE = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "vps1"},
 CERT_MANAGER = {"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": "cert-manager"}, "spec": {"replicas": 1}}
 NEW = "versions: {cert_manager: v1.14.5}\n"
+#: CRDs a chart archive carries in its crds/ folder, by (chart, version); none by default.
+CRDS: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
 
 @pytest.fixture
@@ -51,7 +55,8 @@ def cluster(standins: Standins, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
                             kubeconfig=standins.kubeconfig, env=standins.env(tools))
 
     def archive(release: Release) -> Path:
-        return chart_archive(tmp_path / "charts", release.chart, release.version)
+        return chart_archive(tmp_path / "charts", release.chart, release.version,
+                             crds=CRDS.get((release.chart, release.version), ()))
 
     monkeypatch.setattr(access, "cluster", standin_cluster)
     monkeypatch.setattr(charts, "chart_archive", archive)
@@ -177,3 +182,28 @@ def test_a_downgrade_is_refused_before_anything_changes(
         "error: cert-manager: release cert-manager/cert-manager runs v1.13.1, newer than"
         " versions.cert_manager v1.12.9: downgrades are refused (restore a backup instead)"]
     assert helm_lines(cluster) == []
+
+
+def test_the_new_charts_crds_come_first(cluster: Standins, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A chart that ships CRDs in crds/ (as Strimzi and kube-prometheus-stack do): Helm
+    would leave the old ones; the upgrade applies the new archive's first, server-side."""
+    (kind,) = parse_kinds(["cert-manager.io/v1 Certificate certificates ns cert,certs"])
+    crd = kind.crd()
+    column = {"name": "Ready", "type": "string",
+              "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+    crd["spec"]["versions"][0]["additionalPrinterColumns"] = [column]
+    monkeypatch.setitem(CRDS, ("cert-manager", "v1.14.5"), [crd])
+    assert run(tmp_path, BASE + NEW) == 0
+    out, _ = capsys.readouterr()
+    changes = [(c.binary, *c.args[:3]) for c in cluster.calls()
+               if c.args[0] in ("apply", "upgrade")]
+    assert changes == [("kubectl", "apply", "--server-side", "--field-manager=k3s-vps-platform"),
+                       ("helm", "upgrade", "--install", "cert-manager")]
+    live = cluster.object("CustomResourceDefinition/-/certificates.cert-manager.io")
+    assert live is not None
+    assert live["spec"]["versions"][0]["additionalPrinterColumns"] == [column]
+    assert "certificates.cert-manager.io" in " ".join(
+        c.line for c in cluster.calls("kubectl") if c.args[0] == "wait")
+    assert "cert-manager: 1 CRDs of chart cert-manager v1.14.5 (Helm upgrades none)" in out
