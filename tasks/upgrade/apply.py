@@ -5,12 +5,13 @@ server by server, then agent by agent, each node Ready before the next; the clus
 layers converge with ``helm upgrade --install --wait``, the Strimzi operator before the
 Kafka CR); a chart that ships CRDs in ``crds/`` gets the new ones first (:mod:`.crds`:
 Helm never upgrades them). After each layer a health gate reads the cluster again:
-every node Ready, the layer's nodes at the new K3s, its releases ``deployed`` at the new chart, the
-Deployments of its namespaces Available, the Kafka at the new version and Ready. A layer
-that fails, or whose gate does not pass, stops the run: each of its releases that moved
-goes back to the revision it had before (``helm rollback NAME REV --wait --timeout``),
-unless helm's own ``--rollback-on-failure`` already did, and one line says what failed
-and what was rolled back. A second run finds nothing to move and says so in one line.
+every node Ready, the layer's nodes at the new K3s, its releases ``deployed`` at the new
+chart, the Deployments of its namespaces Available, the Kafka at the new version and
+Ready. A layer that fails, or whose gate does not pass, stops the run: each of its
+releases that moved goes back to the revision it had before (``helm rollback NAME REV
+--wait --timeout``), unless helm's own ``--rollback-on-failure`` already did, and one
+line says what failed and what was rolled back. A second run finds nothing to move and
+says so in one line.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def upgrade(session: Session, layers: Mapping[str, Runner] | None = None) -> Pla
         if problems:
             with access.cluster(session) as target:
                 undone = roll_back(target, moves, before)
-            tail = "; ".join(undone) if undone else "no release had changed"
+            tail = "; ".join(undone) if undone else "nothing to roll back (no chart had moved)"
             raise UserError(f"upgrade stopped at {layer}: {problems[0]}; {tail}")
         session.reporter.note("upgrade", f"{layer}: healthy at the new versions")
     return plan
