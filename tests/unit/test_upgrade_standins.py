@@ -10,6 +10,7 @@ revision before; both stop with one line and exit 1.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +24,12 @@ from tasks import ingress
 from tasks.cli import Session
 from tasks.cluster import access
 from tasks.cluster.access import ClusterTarget
+from tasks.engine.errors import UserError
 from tasks.model.load import load
 from tasks.stack import charts
 from tasks.stack.render import Release
+from tasks.upgrade.apply import runners
+from tasks.upgrade.apply import upgrade as apply_upgrade
 from tasks.upgrade.collection import upgrade
 from tests.standins.harness import Standins, chart_archive
 from tests.standins.standin_common import parse_kinds
@@ -207,3 +211,47 @@ def test_the_new_charts_crds_come_first(cluster: Standins, tmp_path: Path,
     assert "certificates.cert-manager.io" in " ".join(
         c.line for c in cluster.calls("kubectl") if c.args[0] == "wait")
     assert "cert-manager: 1 CRDs of chart cert-manager v1.14.5 (Helm upgrades none)" in out
+
+
+def k3s_layer(cluster: Standins, kubelet: str, calls: list[str]) -> Any:
+    """k3s.install's effect as the API sees it (the node restarted on the new kubelet);
+    the host layer itself runs over SSH and has its own tests (test_k3s_steps.py)."""
+    def run(session: Session) -> bool:
+        calls.append("k3s.install")
+        node = copy.deepcopy(NODE)
+        node["status"]["nodeInfo"]["kubeletVersion"] = kubelet
+        cluster.record(node)
+        return True
+    return run
+
+
+def test_layers_in_order_each_gated(cluster: Standins, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[str] = []
+    s = Session(load(inventory(tmp_path, BASE + "versions: {k3s: v1.33.4+k3s1,"
+                                              " cert_manager: v1.14.5}\n")))
+    layers = {**runners(), "k3s.install": k3s_layer(cluster, "v1.33.4+k3s1", calls)}
+    plan = apply_upgrade(s, layers)
+    assert plan.layers() == ["k3s.install", "ingress.certs"]
+    assert calls == ["k3s.install"]
+    assert revisions(cluster)[-1] == (2, "deployed", "v1.14.5")
+    out, _ = capsys.readouterr()
+    notes = [line.split(None, 1)[1] for line in out.splitlines() if line.startswith("upgrade ")]
+    assert notes == ["== k3s.install: k3s v1.33.3+k3s1 -> v1.33.4+k3s1",
+                     "k3s.install: healthy at the new versions",
+                     "== ingress.certs: cert-manager v1.13.1 -> v1.14.5",
+                     "ingress.certs: healthy at the new versions"]
+
+
+def test_a_gate_that_fails_stops_before_the_next_layer(cluster: Standins, tmp_path: Path) -> None:
+    calls: list[str] = []
+    s = Session(load(inventory(tmp_path, BASE + "versions: {k3s: v1.33.4+k3s1,"
+                                              " cert_manager: v1.14.5}\n")))
+    layers = {**runners(), "k3s.install": k3s_layer(cluster, "v1.33.3+k3s1", calls)}
+    with pytest.raises(UserError) as caught:
+        apply_upgrade(s, layers)
+    assert caught.value.lines == [
+        "upgrade stopped at k3s.install: node vps1 runs v1.33.3+k3s1, not v1.33.4+k3s1;"
+        " nothing to roll back (no chart had moved)"]
+    assert helm_lines(cluster) == []  # ingress.certs never ran
+    assert revisions(cluster) == [(1, "deployed", "v1.13.1")]
