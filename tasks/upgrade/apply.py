@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tasks import monitoring
+from tasks.apps import RELEASE_SECONDS as APPS_SECONDS
 from tasks.cli import Session
 from tasks.cluster import access
 from tasks.cluster.kube import ReleaseState, Tools
@@ -29,14 +31,15 @@ from tasks.engine.errors import UserError
 from tasks.engine.facts import Fact
 from tasks.engine.report import Status
 from tasks.engine.target import Target, gather
+from tasks.stack.components import apps as apps_chart
 from tasks.upgrade import crds, show
 from tasks.upgrade import facts as f
 from tasks.upgrade.plan import Move, Pin, Plan, make_plan, pins
 
 Runner = Callable[[Session], bool]
 #: helm's --wait deadline for a rollback: the layer's own for that release.
-ROLLBACK_SECONDS = {"kube-prometheus-stack": 900}
-DEFAULT_ROLLBACK_SECONDS = 600
+ROLLBACK_SECONDS = {**monitoring.RELEASE_SECONDS, apps_chart.RELEASE: APPS_SECONDS}
+DEFAULT_ROLLBACK_SECONDS = 600  # HelmReleaseStep's default wait
 #: The Deployments of the cluster itself (CoreDNS, Traefik, metrics-server, local-path):
 #: what a K3s upgrade must leave Available.
 K3S_NAMESPACE = "kube-system"
