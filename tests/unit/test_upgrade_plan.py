@@ -206,3 +206,10 @@ def test_a_read_that_fails_is_one_line_not_nothing_to_do() -> None:
         fact.parse(Raw("", 1, "error: You must be logged in to the server (Unauthorized)"))
     assert facts.kafka_fact(TOOLS, "kafka", "my-cluster").parse(
         Raw("", 1, 'error: the server doesn\'t have a resource type "kafkas"')) is None
+
+
+def test_inv_upgrade_is_a_task_with_the_usual_options() -> None:
+    from tasks.collection import ns
+
+    task = ns.tasks["upgrade"]
+    assert sorted(task.help) == ["check", "host", "inventory", "trust-new-host-key", "verbose"]
