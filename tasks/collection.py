@@ -15,6 +15,7 @@ from tasks.kafka.collection import ns as kafka_ns
 from tasks.monitoring.collection import ns as monitoring_ns
 from tasks.secrets_tasks import ns as secrets_ns
 from tasks.status.task import status
+from tasks.upgrade.collection import upgrade
 from tasks.validate import validate
 
 ns = Collection()
@@ -35,3 +36,4 @@ ns.add_collection(monitoring_ns)
 ns.add_collection(secrets_ns)
 ns.add_collection(tools.ns)
 ns.add_collection(charts.ns)
+ns.add_task(upgrade)

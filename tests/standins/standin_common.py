@@ -832,8 +832,12 @@ def strimzi_status(kind: Kind, obj: dict[str, Any], failing: str | None, stamp: 
                                 "reason": "StandinInjectedFailure", "message": failing,
                                 "lastTransitionTime": stamp}],
                 "observedGeneration": generation}
-    return {"conditions": [condition("Ready", failing is None, failing or "", stamp)],
-            "observedGeneration": generation}
+    status = {"conditions": [condition("Ready", failing is None, failing or "", stamp)],
+              "observedGeneration": generation}
+    if kind.kind == "Kafka" and failing is None and (spec.get("kafka") or {}).get("version"):
+        # the version the brokers run once reconciled (Strimzi's KafkaStatus.kafkaVersion)
+        status["kafkaVersion"] = str(spec["kafka"]["version"])
+    return status
 
 
 def seed_k3s(state: State) -> None:

@@ -384,6 +384,39 @@ def cmd_upgrade(state: State, flags: dict[str, str], words: list[str], streams: 
     raise Fail(f"Error: UPGRADE FAILED: {problem}")
 
 
+# rollback --------------------------------------------------------------------------------
+
+def cmd_rollback(state: State, flags: dict[str, str], words: list[str], streams: Streams) -> int:
+    """``rollback NAME REVISION [-n NS] [--wait[=S]] [--timeout=D]``: a new revision, a copy
+    of REVISION, deployed (helm pkg/action/rollback.go: the one deployed before is
+    superseded; its description "Rollback to N"); helm prints "Rollback was a success!
+    Happy Helming!" (pkg/cmd/rollback.go)."""
+    if len(words) != 2 or not words[1].isdigit():
+        raise Unsupported("rollback other than NAME REVISION")
+    if "timeout" in flags:
+        seconds(flags["timeout"])
+    check_api(state)
+    name, number = words[0], int(words[1])
+    release = state.release(flags.get("namespace", "default"), name)
+    if release is None:
+        raise Fail("Error: release: not found")
+    revisions = release["revisions"]
+    target = next((r for r in revisions if r["revision"] == number), None)
+    if target is None:
+        raise Fail("Error: release: not found")
+    if revisions[-1]["status"] in PENDING:
+        raise Fail("Error: another operation (install/upgrade/rollback) is in progress")
+    for r in revisions:
+        if r["status"] == "deployed":
+            r["status"] = "superseded"
+    revisions.append({**target, "revision": revisions[-1]["revision"] + 1,
+                      "tick": state.tick(), "status": "deployed",
+                      "description": f"Rollback to {number}"})
+    state.put_release(release)
+    streams.out.write("Rollback was a success! Happy Helming!\n")
+    return 0
+
+
 # The command line -------------------------------------------------------------------------
 
 FLAGS = {
@@ -402,6 +435,7 @@ ALLOWED = {
     "get": {"namespace", "output", "revision", "all"},
     "upgrade": {"install", "namespace", "create-namespace", "values", "wait", "timeout",
                 "atomic", "rollback-on-failure"},
+    "rollback": {"namespace", "wait", "timeout"},
 }
 
 
@@ -422,7 +456,8 @@ def handle(state: State, args: list[str], streams: Streams) -> int:
                 raise Unsupported("version other than --short")
             streams.out.write(f"{state.config()['helm_version']}\n")
             return 0
-        return {"list": cmd_list, "get": cmd_get, "upgrade": cmd_upgrade}[command](
+        return {"list": cmd_list, "get": cmd_get, "upgrade": cmd_upgrade,
+                "rollback": cmd_rollback}[command](
             state, flags, words, streams)
     except Fail as exc:
         streams.err.write(exc.text + "\n")
