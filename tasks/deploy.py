@@ -66,21 +66,24 @@ def select(only: str | None = None, start: str | None = None,
 
 
 def converge_stack(s: Session, layers: Sequence[Layer]) -> UserError | None:
-    """Run ``layers`` in order, each recorded in ``s.summary.layers``; stop at the first
-    that fails (later ones recorded as not run). Returns the error that stopped a layer
-    before or between its steps (its one line is also in the layer's record)."""
+    """Run ``layers`` in order, each recorded in ``s.summary.layers``. A run stops at the
+    first layer that fails (the later ones recorded as not run: they depend on it); a
+    plan (``s.check``) goes on, as nothing depends on a plan. Returns the first error
+    that stopped a layer before or between its steps (also in the layer's record)."""
     stopped: UserError | None = None
     failed = False
-    for name, run in layers:
-        if failed:
+    for number, (name, run) in enumerate(layers, 1):
+        if failed and not s.check:
             s.summary.not_run(name)
             continue
-        s.reporter.note("deploy", f"== {name}")
+        s.reporter.note("deploy", f"== {name} (layer {number} of {len(layers)})")
         with s.summary.layer(name) as record:
             try:
-                failed = not run(s) or s.summary.failed
+                ok = run(s)
             except UserError as exc:
-                record.error, stopped, failed = exc.lines[0], exc, True
+                record.error, ok = exc.lines[0], False
+                stopped = stopped or exc
+        failed = failed or not ok or record.result == "failed"
     return stopped
 
 

@@ -163,3 +163,24 @@ def test_a_failed_layer_stops_the_run_and_the_later_ones_are_not_run() -> None:
     s = Session(Loaded(cast(Any, None), Path("/nonexistent")), reporter=Reporter(io.StringIO()))
     assert converge_stack(s, [layer("d", ok=False), layer("e")]) is None
     assert [(x.name, x.result) for x in s.summary.layers] == [("d", "changed"), ("e", "skipped")]
+
+
+def test_a_plan_goes_on_after_a_layer_that_cannot_be_planned() -> None:
+    ran: list[str] = []
+
+    def layer(name: str, error: str = "") -> tuple[str, Any]:
+        def run(s: Session) -> bool:
+            ran.append(name)
+            if error:
+                raise UserError(error)
+            return True
+        return name, run
+
+    s = Session(Loaded(cast(Any, None), Path("/nonexistent")), check=True,
+                reporter=Reporter(io.StringIO()))
+    stopped = converge_stack(s, [layer("a", error="a: no age key"), layer("b", error="b: x"),
+                                 layer("c")])
+    assert ran == ["a", "b", "c"]
+    assert stopped is not None and stopped.lines == ["a: no age key"]
+    assert [(x.name, x.result, x.error) for x in s.summary.layers] == [
+        ("a", "failed", "a: no age key"), ("b", "failed", "b: x"), ("c", "ok", "")]
