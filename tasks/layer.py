@@ -121,7 +121,7 @@ def plan_from_repository(session: Session, layer: ClusterLayer) -> bool:
 
     target = ClusterTarget(name=f"cluster {session.inventory.data.k3s.cluster_name}",
                            tools=Tools.find())
-    session.reporter.note(target.name, f"{session.cluster_unreadable}: {REPOSITORY_NOTE}")
+    session.reporter.note(target.name, f"{REPOSITORY_NOTE}; {session.cluster_unreadable}")
     for step in layer.steps(session, target):
         planned = step.from_repository()
         outcome = StepOutcome(target.name, step.name,

@@ -73,7 +73,7 @@ class ObjectsStep(Step):
         return changes
 
     def from_repository(self) -> list[str]:
-        waits = ", then wait until they are ready" if self.waits else ""
+        waits = ", then wait until ready" if self.waits else ""
         return [f"create {', '.join(_key(d) for d in self.docs)}{waits}"]
 
     def _summary(self, result: DiffResult) -> str:
