@@ -76,8 +76,8 @@ class ClusterUnreadable(UserError):
 def read_node_kubeconfig(target: SshTarget) -> str:
     text = gather(target, [KUBECONFIG_FACT])[KUBECONFIG_FACT]
     if not text:
-        raise ClusterUnreadable(f"{target.name}: K3s is not installed yet (no {NODE_KUBECONFIG}):"
-                        " run inv k3s.install first")
+        raise ClusterUnreadable(f"{target.name}: K3s is not installed yet"
+                                f" (no {NODE_KUBECONFIG}): run inv k3s.install first")
     return text
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invoke.context import Context
@@ -18,8 +18,9 @@ from invoke.context import Context
 from tasks import deploy
 from tasks.cli import Session
 from tasks.cluster import access
-from tasks.cluster.access import ClusterTarget, ClusterUnreadable
 from tasks.engine.report import Status
+from tasks.engine.target import LocalTarget
+from tasks.model.model import Host
 from tests.standins.harness import Call, Standins
 from tests.unit.secrets_repo import CANARIES
 from tests.unit.stack_standins import Stack, stack
@@ -37,6 +38,7 @@ CONVERGED = {  # layer: its steps' ids, each ok on a converged cluster
 }
 RELEASES = ["app/apps", "cert-manager/cert-manager", "flux-system/flux2", "kafka/strimzi",
             "monitoring/kube-prometheus-stack"]
+REAL_CLUSTER = access.cluster  # the fixture replaces it with the stand-in's kubeconfig
 REPOSITORY_NOTE = "cluster not reachable yet: planned from the repository, not from facts"
 
 
@@ -169,16 +171,18 @@ def test_a_run_resumes_after_a_failed_layer_and_redoes_nothing_before_it(st: Sta
 def test_the_plan_before_k3s_exists_lists_every_layer_from_the_repository(
         st: Stack, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    reads: list[str] = []
+    """The real cluster access, reaching a first server without K3s: this machine (a
+    LocalTarget as its connection), where /etc/rancher/k3s/k3s.yaml does not exist."""
+    if Path(access.NODE_KUBECONFIG).exists():
+        pytest.skip(f"{access.NODE_KUBECONFIG} exists here")
+    monkeypatch.setattr(access, "cluster", REAL_CLUSTER)
+    connected: list[str] = []
 
-    @contextmanager
-    def no_k3s(session: Session) -> Iterator[ClusterTarget]:
-        reads.append("kubeconfig")
-        raise ClusterUnreadable("vps1: K3s is not installed yet (no /etc/rancher/k3s/k3s.yaml):"
-                                " run inv k3s.install first")
-        yield  # pragma: no cover
+    def connect(self: Session, host: Host) -> Any:
+        connected.append(host.name)
+        return LocalTarget(name=host.name)
 
-    monkeypatch.setattr(access, "cluster", no_k3s)
+    monkeypatch.setattr(Session, "connect", connect)
     before = st.standins.objects()
     key = st.inventory.parent / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnever used\n")
@@ -187,7 +191,7 @@ def test_the_plan_before_k3s_exists_lists_every_layer_from_the_repository(
                 from_="ingress.certs")  # returns: exit 0
     out, err = capsys.readouterr()
     doc = json.loads(out)
-    assert reads == ["kubeconfig"]  # found out once; the later layers do not ask again
+    assert connected == ["vps1"]  # found out once; the later layers do not ask again
     assert (doc["mode"], doc["result"]) == ("check", "planned")
     assert [(x["name"], x["result"], x["planned_from"]) for x in doc["layers"]] == [
         (name, "planned", "repository") for name in CONVERGED]
