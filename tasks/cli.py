@@ -58,6 +58,9 @@ class Session:
     #: The first server's admin kubeconfig once read (k3s.install reads it with its
     #: facts; the cluster layers then need no round trip of their own).
     node_kubeconfig: dict[str, str] = field(default_factory=dict)
+    #: Plan mode only: why the cluster cannot be read yet (K3s not installed), once a
+    #: cluster layer found out; later cluster layers then plan from the repository.
+    cluster_unreadable: str = ""
 
     def hosts(self) -> list[Host]:
         if self.only_host:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from tasks.cli import Session
 from tasks.engine.converge import Guard, converge
+from tasks.engine.report import Status, StepOutcome
 from tasks.engine.step import Step
 from tasks.engine.target import SshTarget, Target
 from tasks.model.model import Host
@@ -88,12 +89,44 @@ class ClusterLayer:
 
 
 def run_cluster_layer(session: Session, layer: ClusterLayer) -> bool:
-    """Converge the cluster (kubectl and helm on this machine, through the API tunnel)."""
-    from tasks.cluster.access import cluster
+    """Converge the cluster (kubectl and helm on this machine, through the API tunnel).
 
-    with cluster(session) as target:
-        try:
-            return converge(target, layer.steps(session, target), check=session.check,
-                            reporter=session.reporter, summary=session.summary)
-        finally:
-            session.summary.add_round_trips(target.name, target.round_trips)
+    In plan mode before K3s is installed there is no cluster to read: the layer then
+    lists what it would do from the repository alone (:func:`plan_from_repository`).
+    """
+    from tasks.cluster.access import ClusterUnreadable, cluster
+
+    if session.check and session.cluster_unreadable:
+        return plan_from_repository(session, layer)
+    try:
+        with cluster(session) as target:
+            try:
+                return converge(target, layer.steps(session, target), check=session.check,
+                                reporter=session.reporter, summary=session.summary)
+            finally:
+                session.summary.add_round_trips(target.name, target.round_trips)
+    except ClusterUnreadable as exc:
+        if not session.check:
+            raise
+        session.cluster_unreadable = exc.lines[0]
+        return plan_from_repository(session, layer)
+
+
+def plan_from_repository(session: Session, layer: ClusterLayer) -> bool:
+    """Plan mode, no cluster yet: every step of ``layer`` as it would run on an empty
+    cluster, from the repository alone (nothing is read from the cluster or run)."""
+    from tasks.cluster.access import ClusterTarget
+    from tasks.cluster.kube import Tools
+    from tasks.engine.table import REPOSITORY_NOTE
+
+    target = ClusterTarget(name=f"cluster {session.inventory.data.k3s.cluster_name}",
+                           tools=Tools.find())
+    session.reporter.note(target.name, f"{REPOSITORY_NOTE}; {session.cluster_unreadable}")
+    for step in layer.steps(session, target):
+        planned = step.from_repository()
+        outcome = StepOutcome(target.name, step.name,
+                              Status.WOULD_CHANGE if planned else Status.OK, 0.0, planned,
+                              step_id=step.id, changes=len(planned), from_repository=True)
+        session.reporter.step(outcome)
+        session.summary.outcomes.append(outcome)
+    return True

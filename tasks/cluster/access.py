@@ -69,11 +69,15 @@ def rewrite(text: str, server: str, name: str) -> str:
     return yaml.safe_dump(out, sort_keys=False)
 
 
+class ClusterUnreadable(UserError):
+    """K3s is not installed on the first server yet: there is no cluster to read."""
+
+
 def read_node_kubeconfig(target: SshTarget) -> str:
     text = gather(target, [KUBECONFIG_FACT])[KUBECONFIG_FACT]
     if not text:
-        raise UserError(f"{target.name}: K3s is not installed yet (no {NODE_KUBECONFIG}):"
-                        " run inv k3s.install first")
+        raise ClusterUnreadable(f"{target.name}: K3s is not installed yet"
+                                f" (no {NODE_KUBECONFIG}): run inv k3s.install first")
     return text
 
 

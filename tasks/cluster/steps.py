@@ -72,6 +72,10 @@ class ObjectsStep(Step):
                                   commands=tuple(self.waits)))
         return changes
 
+    def from_repository(self) -> list[str]:
+        waits = ", then wait until ready" if self.waits else ""
+        return [f"create {', '.join(_key(d) for d in self.docs)}{waits}"]
+
     def _summary(self, result: DiffResult) -> str:
         if result.missing_api:
             return f"apply {len(self.docs)} objects (not there yet: {result.missing_api})"
@@ -143,6 +147,11 @@ class HelmReleaseStep(Step):
             out.append(f"values differ from {r.values_source}"
                        f" ({', '.join(_changed_keys(live or {}, r.values)[:5])})")
         return out
+
+    def from_repository(self) -> list[str]:
+        r = self.release
+        return [f"install {r.namespace}/{r.name}: chart {r.chart} {r.version}"
+                f" (values {r.values_source})"]
 
     def plan(self, facts: Facts) -> list[Change]:
         problems = self.problems(facts)

@@ -138,9 +138,10 @@ class _Run:
         while index < len(self.steps):
             step = self.steps[index]
             t0 = time.monotonic()
+            count = 0
             with self.reporter.working(self.target.name, step.name) as activity:
                 try:
-                    status, details = self._step(index, step, activity)
+                    status, details, count = self._step(index, step, activity)
                 except RolledBack as event:
                     replans += 1
                     self.armed, self.facts = False, None
@@ -158,7 +159,8 @@ class _Run:
                 except (CommandFailed, FactError, UserError) as exc:
                     status, details, ok = Status.FAILED, [str(exc)], False
             outcome = StepOutcome(self.target.name, step.name, status,
-                                  time.monotonic() - t0, details, step_id=step.id)
+                                  time.monotonic() - t0, details, step_id=step.id,
+                                  changes=count)
             outcomes.append((index, outcome))
             self.reporter.step(outcome)
             if not ok:
@@ -177,7 +179,9 @@ class _Run:
         self.summary.seconds += time.monotonic() - started
         return ok
 
-    def _step(self, index: int, step: Step, activity: Activity) -> tuple[Status, list[str]]:
+    def _step(self, index: int, step: Step, activity: Activity
+              ) -> tuple[Status, list[str], int]:
+        """The step's status, its detail lines and how many changes it made or plans."""
         if self.facts is None:
             self.facts = self._gather(self.steps[index:], activity)
         changes = step.plan(self.facts)
@@ -205,7 +209,7 @@ class _Run:
             activity.now("confirming with a new SSH login")
             self.reporter.note(self.target.name, self.guard.confirm())
             self.armed = False
-        return status, details
+        return status, details, len(changes)
 
     def _gather(self, steps: Sequence[Step], activity: Activity) -> Facts:
         """One round trip for the facts of ``steps``; timed in verbose output."""

@@ -41,6 +41,44 @@ class StepOutcome:
     details: list[str] = field(default_factory=list)
     #: Stable identity of the step (``Step.id``), independent of its display name.
     step_id: str = ""
+    #: How many changes it made (changed) or would make (would change).
+    changes: int = 0
+    #: Planned from the repository alone, without facts (plan mode before the target
+    #: can be read: the cluster layers before K3s is installed).
+    from_repository: bool = False
+
+
+@dataclass
+class LayerRun:
+    """One layer of a multi-layer run (``deploy.all``): its steps' outcomes and time."""
+
+    name: str
+    outcomes: list[StepOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    #: False when the run stopped at an earlier layer: this one did not run.
+    ran: bool = True
+    #: The one line that stopped the layer before or between its steps (a UserError).
+    error: str = ""
+
+    @property
+    def result(self) -> str:
+        """ok, changed, failed, skipped (did not run) or planned (would change)."""
+        statuses = {o.status for o in self.outcomes}
+        if self.error or Status.FAILED in statuses:
+            return "failed"
+        if not self.ran:
+            return "skipped"
+        if Status.WOULD_CHANGE in statuses:
+            return "planned"
+        return "changed" if Status.CHANGED in statuses else "ok"
+
+    @property
+    def changes(self) -> int:
+        return sum(o.changes for o in self.outcomes)
+
+    @property
+    def from_repository(self) -> bool:
+        return any(o.from_repository for o in self.outcomes)
 
 
 @dataclass
@@ -52,6 +90,23 @@ class Summary:
     #: The freshest facts each target's last converge read (after its last change), for
     #: after-hooks that need a value without another round trip.
     last_facts: dict[str, Any] = field(default_factory=dict)
+    #: The layers of a multi-layer run, in order (see :meth:`layer`); empty otherwise.
+    layers: list[LayerRun] = field(default_factory=list)
+
+    @contextmanager
+    def layer(self, name: str) -> Iterator[LayerRun]:
+        """Record the outcomes and wall time of the block as layer ``name``."""
+        run, first, started = LayerRun(name), len(self.outcomes), time.monotonic()
+        try:
+            yield run
+        finally:
+            run.outcomes = self.outcomes[first:]
+            run.seconds = time.monotonic() - started
+            self.layers.append(run)
+
+    def not_run(self, name: str) -> None:
+        """Layer ``name`` did not run (an earlier one failed)."""
+        self.layers.append(LayerRun(name, ran=False))
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status is status)
@@ -133,6 +188,10 @@ class Reporter:
                  f" {outcome.seconds:6.2f}s"]
         lines += [f"{'':<23} - {line}" for line in outcome.details]
         self._print("\n".join(lines))
+
+    def plain(self, text: str) -> None:
+        """A line as it is (a row of a table)."""
+        self._print(text)
 
     def note(self, target: str, message: str) -> None:
         self._print(f"{target:<10} {'':<12} {message}")

@@ -70,3 +70,9 @@ class Step(ABC):
         """Lines shown under an ``ok`` step that has nothing to change: what it left
         alone on purpose, and why (a PodMonitor whose CRD is not installed yet)."""
         return []
+
+    def from_repository(self) -> list[str]:
+        """What this step would do to a target that has none of it yet, from the
+        repository alone: plan mode before the target can be read (the cluster layers
+        before K3s is installed). By default: its check, once the target is there."""
+        return [f"check: {self.name}"]

@@ -154,9 +154,16 @@ class _Lines:
             self.on_output(line.rsplit("\r", 1)[-1])
 
 
+#: The secrets.init inputs (tasks.secrets.binaries.INPUT_ENV_PREFIX).
+SECRET_INPUT_PREFIX = "STACK_SECRET_"  # noqa: S105 (a variable name prefix)
+
+
 def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for local child processes: ours without the sudo password."""
-    env = {k: v for k, v in os.environ.items() if k != SUDO_PASSWORD_ENV}
+    """The environment for local child processes: ours without the sudo password and
+    without the ``STACK_SECRET_*`` inputs of secrets.init (an operator may still have
+    them set when deploying: kubectl and helm must not inherit them)."""
+    env = {k: v for k, v in os.environ.items()
+           if k != SUDO_PASSWORD_ENV and not k.startswith(SECRET_INPUT_PREFIX)}
     env.update(extra or {})
     return env
 

@@ -31,8 +31,11 @@ def helm_binary() -> str:
 
 
 def run_helm(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """helm on this machine, with the environment every child gets (no secrets in it)."""
+    from tasks.engine.target import child_environment
+
     return subprocess.run([helm_binary(), *args], input=stdin, capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, env=child_environment())
 
 
 def template(chart: Path, release: str, namespace: str, values: dict[str, Any],

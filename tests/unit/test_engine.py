@@ -399,3 +399,14 @@ def test_a_failing_command_fails_the_step_with_its_error(tmp_path: Path) -> None
     summary, text = run([step])
     assert summary.failed
     assert "command step: write it: exit 1: tee:" in text
+
+
+def test_local_children_inherit_neither_the_sudo_password_nor_secret_inputs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACK_SECRET_APP_CONFIG__MONGODB_URI", "canary-env-41d2")
+    monkeypatch.setenv("STACK_SUDO_PASSWORD", "canary-sudo-77ab")
+    monkeypatch.setenv("STACK_SECRETS_NOTE", "kept")  # not an input: no trailing underscore
+    result = LocalTarget(env={"EXTRA": "given"}).run("env")
+    seen = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert "canary" not in result.stdout
+    assert (seen.get("EXTRA"), seen.get("STACK_SECRETS_NOTE")) == ("given", "kept")
