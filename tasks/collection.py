@@ -6,6 +6,7 @@ from invoke.collection import Collection
 
 from tasks import charts, deploy, host, inventory, lab, tools
 from tasks.apps.collection import ns as apps_ns
+from tasks.backup.collection import ns as backup_ns
 from tasks.flux.collection import ns as flux_ns
 from tasks.gitops import ns as gitops_ns
 from tasks.ingress.collection import ns as ingress_ns
@@ -31,3 +32,4 @@ ns.add_collection(monitoring_ns)
 ns.add_collection(secrets_ns)
 ns.add_collection(tools.ns)
 ns.add_collection(charts.ns)
+ns.add_collection(backup_ns)
