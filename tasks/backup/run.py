@@ -42,6 +42,7 @@ from tasks.stack.context import context
 from tasks.tooling.lookup import tool_path
 
 Streaming = SshTarget | LocalTarget
+STEP = "backup: K3s datastore, token, config"
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def create(session: Session) -> None:
         old = archive.to_remove([*existing, final.name], keep)
         details += [f"to {_shown(final)}", f"keeps the {keep} newest (backup.keep)"
                     + (f"; would remove {', '.join(old)}" if old else "")]
-        _outcome(session, w.host.name, "backup: K3s datastore, token, config",
+        _outcome(session, w.host.name, STEP,
                  Status.WOULD_CHANGE, t0, details)
         return
     with session.reporter.working(w.host.name, "backup") as activity:
@@ -125,14 +126,14 @@ def create(session: Session) -> None:
             size = take(target, w.lay, st, manifest, final, age=age,
                         recipients=list(inv.secrets.age_recipients), on_output=activity.saw)
         except (CommandFailed, UserError) as exc:
-            _outcome(session, w.host.name, "backup: K3s datastore, token, config",
+            _outcome(session, w.host.name, STEP,
                      Status.FAILED, t0, [str(exc)])
             return
     gone = prune(w.folder, keep)
     details += [f"wrote {_shown(final)} ({mib(size)}, mode 0600)"]
     if gone:
         details.append(f"removed {', '.join(gone)} (backup.keep: {keep})")
-    _outcome(session, w.host.name, "backup: K3s datastore, token, config", Status.CHANGED,
+    _outcome(session, w.host.name, STEP, Status.CHANGED,
              t0, details)
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sqlite3
 import subprocess
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,27 @@ def test_a_live_sqlite_datastore_streamed_into_age(node: tuple[Layout, LocalTarg
     db.close()
     assert list((tmp / "work").iterdir()) == []  # the host's temp folder is gone
     assert not any(CANARY in line for line in lines)
+
+
+def test_the_sqlite3_cli_when_the_host_has_no_python3(node: tuple[Layout, LocalTarget, Path]
+                                                     ) -> None:
+    lay, target, tmp = node
+    age = real_age()
+    if shutil.which("sqlite3") is None:
+        pytest.skip("needs the sqlite3 CLI (apt-get install sqlite3)")
+    pub = new_key(tmp / "id.agekey")
+    st = replace(run.read_state(target, lay), tools=("sqlite3",))
+    m = backup_manifest(lay, st, cluster="vps", host="vps1", created="20261202T071500Z")
+    final = tmp / "b" / "20261202T071500Z.tar.age"
+    run.take(target, lay, st, m, final, age=age, recipients=[pub])
+    with opened(age, tmp / "id.agekey", final) as tar:
+        f = tar.extractfile("datastore/state.db")
+        assert f is not None
+        (tmp / "copy.db").write_bytes(f.read())
+    db = sqlite3.connect(tmp / "copy.db")
+    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert db.execute("SELECT count(*) FROM kine").fetchone() == (200,)
+    db.close()
 
 
 def test_a_failing_copy_leaves_nothing(node: tuple[Layout, LocalTarget, Path]) -> None:
