@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -99,6 +100,25 @@ def prune(folder: Path, keep: int) -> list[str]:
 
 
 def create(session: Session) -> None:
+    _counted(session, _create)
+
+
+def restore(session: Session, file: str | None) -> None:
+    _counted(session, lambda s: _restore(s, file))
+
+
+def _counted(session: Session, work: Callable[[Session], None]) -> None:
+    """Run ``work``; its SSH round trips (connecting included) go into the summary."""
+    host = where(session).host
+    try:
+        work(session)
+    finally:
+        target = session.connections.get(host.name)
+        if target is not None:
+            session.summary.add_round_trips(host.name, target.round_trips)
+
+
+def _create(session: Session) -> None:
     inv = session.inventory.data
     w = where(session)
     t0 = time.monotonic()
@@ -163,7 +183,7 @@ def starter(session: Session, host: Host, node_name: str) -> str:
     return service._script(restart=True)  # the same start as k3s.install
 
 
-def restore(session: Session, file: str | None) -> None:
+def _restore(session: Session, file: str | None) -> None:
     inv = session.inventory.data
     w = where(session)
     t0 = time.monotonic()

@@ -190,6 +190,13 @@ def _session(tmp: Path, pub: str, *, keep: int = 2, cluster: str = "vps",
     return s, out
 
 
+def use(s: run.Session, target: LocalTarget, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``target`` as the session's connection to vps1, its round trips counted from 0."""
+    target.round_trips = 0
+    s.connections["vps1"] = target  # type: ignore[assignment]
+    monkeypatch.setattr(s, "connect", lambda _h: target)
+
+
 def test_create_keeps_the_newest_and_plans_without_writing(
         node: tuple[Layout, LocalTarget, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     lay, target, tmp = node
@@ -201,16 +208,18 @@ def test_create_keeps_the_newest_and_plans_without_writing(
     for old in ["20261130T000000Z.tar.age", "20261201T000000Z.tar.age", "keep-me.txt"]:
         (folder / old).write_bytes(b"old")
     s, out = _session(tmp, pub, check=True)
-    monkeypatch.setattr(s, "connect", lambda _h: target)
+    use(s, target, monkeypatch)
     run.create(s)
     assert [o.status for o in s.summary.outcomes] == [Status.WOULD_CHANGE]
+    assert s.summary.round_trips == {"vps1": 1}  # the facts, in one batch
     assert out.getvalue().endswith("keeps the 2 newest (backup.keep); would remove"
                                    " 20261130T000000Z.tar.age\n")
     assert len(list(folder.iterdir())) == 3  # plan mode wrote nothing
     s, out = _session(tmp, pub)
-    monkeypatch.setattr(s, "connect", lambda _h: target)
+    use(s, target, monkeypatch)
     run.create(s)
     assert [o.status for o in s.summary.outcomes] == [Status.CHANGED], out.getvalue()
+    assert s.summary.round_trips == {"vps1": 2}  # the facts, then the stream
     (new,) = [p.name for p in archive.backups(folder)
               if p.name not in ("20261130T000000Z.tar.age", "20261201T000000Z.tar.age")]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -220,13 +229,13 @@ def test_create_keeps_the_newest_and_plans_without_writing(
 
     # Restore in plan mode: the newest, decrypted in memory, checked against the host.
     s, out = _session(tmp, pub, check=True)
-    monkeypatch.setattr(s, "connect", lambda _h: target)
+    use(s, target, monkeypatch)
     run.restore(s, None)
     assert [o.status for o in s.summary.outcomes] == [Status.WOULD_CHANGE]
     assert f"restore: {new}" in out.getvalue() and CANARY not in out.getvalue()
     # Another cluster's inventory refuses it, in one line, before anything changes.
     s, _ = _session(tmp, pub, cluster="other", check=True)
-    monkeypatch.setattr(s, "connect", lambda _h: target)
+    use(s, target, monkeypatch)
     with pytest.raises(UserError) as info:
         run.restore(s, str(folder / new))
     assert info.value.lines == [f"{folder / new}: the backup is of cluster 'vps', the"
