@@ -53,12 +53,20 @@ class Layout:
         return f"{self.db}/state.db"
 
 
+#: The node's password, which the datastore holds a hash of (Secret
+#: kube-system/<node>.node-password.k3s): a fresh host makes a new one, which K3s rejects
+#: for a node of that name, so a restore puts the old one back.
+NODE_PASSWORD = "/etc/rancher/node/password"  # noqa: S105 - a path
+
+
 def layout(data_dir: str) -> Layout:
-    """What a server of ours holds: our config and policies, both tokens, our unit."""
+    """What a server of ours holds: our config and policies, both tokens, our unit, the
+    node password."""
     server_token = f"{data_dir.rstrip('/')}/server/token"
     return Layout(data_dir, (
         Kept(CONFIG, "0600"), Kept(PSA, "0600"), Kept(AUDIT_POLICY, "0600"),
         Kept(TOKEN_FILE, "0600"), Kept(server_token, "0600", required=False),
+        Kept(NODE_PASSWORD, "0600", required=False),
         Kept(f"{UNIT_DIR}/k3s.service", "0644")))
 
 

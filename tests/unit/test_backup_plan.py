@@ -54,6 +54,7 @@ def test_what_a_server_backup_holds() -> None:
         ("/etc/rancher/k3s/audit-policy.yaml", "0600", True),
         ("/etc/rancher/k3s/cluster-token", "0600", True),
         ("/var/lib/rancher/k3s/server/token", "0600", False),
+        ("/etc/rancher/node/password", "0600", False),
         ("/etc/systemd/system/k3s.service", "0644", True),
     ]
     assert LAY.state_db == "/var/lib/rancher/k3s/server/db/state.db"
@@ -172,7 +173,7 @@ def test_no_tool_for_the_sqlite_backup_api_is_refused() -> None:
 
 
 def test_the_restore_script() -> None:
-    m = manifest(files=(*LAY.files[:4], LAY.files[5]))  # no K3s server/token in this one
+    m = manifest(files=(*LAY.files[:4], LAY.files[6]))  # no server/token, no node password
     text = restore_script(LAY, host(), m, host="vps1", upload="/var/tmp/up.tar",
                           sha256="ab" * 32, stamp="20261202T080000Z", start="START\n")
     assert text == """\
@@ -236,7 +237,7 @@ START
 
 
 def test_a_restore_takes_paths_and_modes_from_our_layout_never_from_the_archive() -> None:
-    forged = manifest(files=(*LAY.files[:4], LAY.files[5], Kept("/etc/sudoers", "4777"),
+    forged = manifest(files=(*LAY.files[:4], LAY.files[6], Kept("/etc/sudoers", "4777"),
                              Kept("/etc/rancher/k3s/config.yaml", "0777 /x")))
     text = restore_script(LAY, host(), forged, host="vps1", upload="/u", sha256="ab" * 32,
                           stamp="s", start="")
