@@ -334,4 +334,5 @@ def summary(manifest: Manifest, lay: Layout, st: HostState) -> list[str]:
 
 
 def mib(size: int) -> str:
-    return f"{size / (1 << 20):.1f} MiB"
+    """A size for the operator: KiB below 1 MiB."""
+    return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size / 1024:.1f} KiB"

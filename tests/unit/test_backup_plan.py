@@ -21,6 +21,7 @@ from tasks.backup.host import (
     copy_tool,
     facts,
     layout,
+    mib,
     restore_refusal,
     restore_script,
     state,
@@ -277,6 +278,11 @@ def test_a_manifest_round_trips_and_garbage_is_one_line() -> None:
         Manifest.from_json('{"format": 2, "datastore": "sqlite"}', "b.tar.age")
     assert info.value.lines == ["b.tar.age: not a backup of this tool (manifest.json:"
                                 " format 2, datastore sqlite)"]
+
+
+def test_sizes_for_the_operator() -> None:
+    assert [mib(n) for n in (0, 45056, (1 << 20) - 1, 3 << 20, 5 * (1 << 20) // 2)] == [
+        "0.0 KiB", "44.0 KiB", "1024.0 KiB", "3.0 MiB", "2.5 MiB"]
 
 
 def test_file_names_are_the_utc_time() -> None:
