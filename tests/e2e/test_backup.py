@@ -39,20 +39,13 @@ db.executemany("INSERT INTO kine (name, value) VALUES (?, ?)",
                [("/registry/configmaps/default/c%d" % i, b"v" * 64) for i in range(300)])
 db.commit()
 """
-COUNT = """\
-import sqlite3
-db = sqlite3.connect("file:/var/lib/rancher/k3s/server/db/state.db?mode=ro", uri=True)
-print(db.execute("PRAGMA integrity_check").fetchone()[0],
-      db.execute("SELECT count(*) FROM kine").fetchone()[0])
-"""
+COUNT = ("python3 -c 'import sqlite3; db = sqlite3.connect(\"file:" + DB + "/state.db?mode=ro\","
+         " uri=True); print(db.execute(\"PRAGMA integrity_check\").fetchone()[0],"
+         " db.execute(\"SELECT count(*) FROM kine\").fetchone()[0])'")
 
 
 def root(vm: LabVm, command: str) -> str:
     return vm.run(f"sudo -n sh -c {shlex.quote(command)}").stdout
-
-
-def py(vm: LabVm, program: str) -> str:
-    return vm.run(f"sudo -n python3 -c {shlex.quote(program)}").stdout
 
 
 @pytest.fixture(scope="module")
@@ -65,19 +58,21 @@ def lab(lab_vm: LabVm, tmp_path_factory: pytest.TempPathFactory) -> tuple[LabVm,
         root(vm, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq"
                  " --no-install-recommends python3 >/dev/null")
         print(f"[backup] python3 installed in {time.monotonic() - t0:.0f}s")
+    t0 = time.monotonic()
     binary, sha = standin(tmp)
     path = inventory(vm, tmp, binary, sha, "v1.33.3+k3s1")
     ok, text, _ = install(path)
     assert ok, text
+    print(f"[backup] k3s.install (stand-in) in {time.monotonic() - t0:.0f}s")
     pub = new_key(tmp / "operator.agekey")
     data = yaml.safe_load(path.read_text())
     data["backup"] = {"dir": str(tmp / "backups"), "keep": 3}
     data["secrets"] = {"age_recipients": [pub], "age_key_file": str(tmp / "operator.agekey")}
     path.write_text(yaml.safe_dump(data))
-    root(vm, f"mkdir -p {DB} && printf %s {SERVER_TOKEN} >/var/lib/rancher/k3s/server/token"
-             " && chmod 0600 /var/lib/rancher/k3s/server/token")
-    py(vm, ROWS)
-    assert py(vm, COUNT).split() == ["ok", "300"]
+    assert root(vm, f"mkdir -p {DB} && printf %s {SERVER_TOKEN}"
+                    " >/var/lib/rancher/k3s/server/token && chmod 0600"
+                    f" /var/lib/rancher/k3s/server/token && python3 -c {shlex.quote(ROWS)}"
+                    f" && {COUNT}").split() == ["ok", "300"]
     return vm, path
 
 
@@ -95,12 +90,17 @@ def task(path: Path, action: str, *, check: bool = False) -> tuple[str, list[Sta
     return out.getvalue(), [o.status for o in s.summary.outcomes]
 
 
-def no_leftovers(vm: LabVm, text: str) -> None:
-    assert root(vm, "ls /var/tmp | grep -c '^stack-' || true").strip() == "0"
+def no_leftovers(text: str, seen: str) -> None:
+    """``seen``: what LEFTOVERS printed on the host."""
+    _, marker, host_side = seen.partition("@@ /var/tmp: ")
+    assert (marker, host_side[:2]) == ("@@ /var/tmp: ", "0\n"), seen[-300:]
     for canary in (TOKEN, SERVER_TOKEN):
-        assert canary not in text
-        assert canary not in root(vm, "ps -eo args")
-        assert canary not in root(vm, "cat /var/log/k3s-standin.log")
+        assert canary not in text and canary not in host_side
+
+
+# Temp files of ours in /var/tmp, every process's arguments, what the stand-in k3s ran.
+LEFTOVERS = ("echo \"@@ /var/tmp: $(ls /var/tmp | grep -c '^stack-')\"; ps -eo args;"
+             " cat /var/log/k3s-standin.log")
 
 
 def test_1_sqlite_backup_then_restore_brings_the_rows_back(lab: tuple[LabVm, Path]) -> None:
@@ -116,32 +116,38 @@ def test_1_sqlite_backup_then_restore_brings_the_rows_back(lab: tuple[LabVm, Pat
     assert (oct(folder.stat().st_mode & 0o777), oct(made.stat().st_mode & 0o777)) == (
         "0o700", "0o600")
     assert TOKEN.encode() not in made.read_bytes()
-    no_leftovers(vm, text)
     print(f"[backup] backup in {time.monotonic() - t0:.0f}s")
 
     # The datastore damaged, the token changed: restore puts both back.
-    py(vm, "import sqlite3; db = sqlite3.connect('/var/lib/rancher/k3s/server/db/state.db');"
-           " db.execute('DELETE FROM kine WHERE id > 7'); db.commit()")
-    root(vm, "printf changed >/etc/rancher/k3s/cluster-token")
-    assert py(vm, COUNT).split() == ["ok", "7"]
-    before = root(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s")
+    damage = ("python3 -c \"import sqlite3; db = sqlite3.connect('" + DB + "/state.db');"
+              " db.execute('DELETE FROM kine WHERE id > 7'); db.commit()\""
+              " && printf changed >/etc/rancher/k3s/cluster-token")
+    seen = root(vm, f"{LEFTOVERS}; {damage}; {COUNT};"
+                    " systemctl show -p ExecMainStartTimestampMonotonic k3s")
+    no_leftovers(text, seen)
+    *_, count, before = seen.splitlines()
+    assert count == "ok 7"
     t1 = time.monotonic()
     text, statuses = task(path, "restore")
     assert statuses == [Status.CHANGED], text
     print(f"[backup] restore in {time.monotonic() - t1:.0f}s")
-    assert py(vm, COUNT).split() == ["ok", "300"]
-    assert root(vm, "cat /etc/rancher/k3s/cluster-token") == TOKEN
-    assert root(vm, "cat /var/lib/rancher/k3s/server/token") == SERVER_TOKEN
-    assert root(vm, "stat -c '%a %U' /etc/rancher/k3s/cluster-token"
-                    " /var/lib/rancher/k3s/server/token /etc/rancher/k3s/config.yaml"
-                    f" {DB}/state.db").splitlines() == ["600 root"] * 4
-    assert root(vm, "systemctl is-active k3s").strip() == "active"
-    assert root(vm, "systemctl show -p ExecMainStartTimestampMonotonic k3s") != before
-    # The damaged datastore was kept aside, not deleted.
-    (aside,) = root(vm, "ls -d /var/lib/rancher/k3s/server/pre-restore-*").split()
-    assert root(vm, f"stat -c %a {aside}").strip() == "700"
-    assert root(vm, f"ls {aside}/db").split()[:1] == ["state.db"]
-    no_leftovers(vm, text)
+    seen = root(vm, f"{COUNT}; cat /etc/rancher/k3s/cluster-token; echo;"
+                    " cat /var/lib/rancher/k3s/server/token; echo; stat -c '%a %U'"
+                    " /etc/rancher/k3s/cluster-token /var/lib/rancher/k3s/server/token"
+                    f" /etc/rancher/k3s/config.yaml {DB}/state.db; systemctl is-active k3s;"
+                    " systemctl show -p ExecMainStartTimestampMonotonic k3s;"
+                    # the damaged datastore was kept aside, not deleted
+                    " stat -c '%a %n' /var/lib/rancher/k3s/server/pre-restore-*;"
+                    " ls /var/lib/rancher/k3s/server/pre-restore-*/db | head -n 1;"
+                    f" {LEFTOVERS}")
+    lines = seen.splitlines()
+    assert lines[:8] == ["ok 300", TOKEN, SERVER_TOKEN, *["600 root"] * 4, "active"]
+    assert lines[8].startswith("ExecMainStartTimestampMonotonic=") and lines[8] != before
+    mode, aside = lines[9].split()
+    assert (mode, aside.startswith("/var/lib/rancher/k3s/server/pre-restore-2")) == (
+        "700", True)
+    assert lines[10] == "state.db"
+    no_leftovers(text, seen)
 
 
 def test_2_the_etcd_path_through_the_standin(lab: tuple[LabVm, Path]) -> None:
@@ -154,11 +160,10 @@ def test_2_the_etcd_path_through_the_standin(lab: tuple[LabVm, Path]) -> None:
     root(vm, f"printf 'revision 43\\n' >{DB}/etcd/member/standin-state")
     text, statuses = task(path, "restore")
     assert statuses == [Status.CHANGED], text
-    assert root(vm, f"cat {DB}/etcd/member/standin-state") == "revision 42\n"
-    assert root(vm, f"cat {DB}/etcd-old-*/member/standin-state") == "revision 43\n"
-    log = root(vm, "cat /var/log/k3s-standin.log")
-    assert '"etcd-snapshot", "save", "--name", "stack-backup", "--dir"' in log
+    seen = root(vm, f"cat {DB}/etcd/member/standin-state {DB}/etcd-old-*/member/standin-state;"
+                    f" systemctl is-active k3s; {LEFTOVERS}")
+    assert seen.splitlines()[:3] == ["revision 42", "revision 43", "active"]
+    assert '"etcd-snapshot", "save", "--name", "stack-backup", "--dir"' in seen
     assert '"server", "--cluster-reset", "--cluster-reset-restore-path=/var/tmp/stack-restore.' \
-           in log
-    assert root(vm, "systemctl is-active k3s").strip() == "active"
-    no_leftovers(vm, text)
+           in seen
+    no_leftovers(text, seen)
