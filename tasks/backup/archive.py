@@ -67,10 +67,16 @@ class Encrypting:
     part: Path
     final: Path
     errors: bytearray
+    broken: bool = False  # age stopped reading (it failed: its exit code says why)
 
     def write(self, data: bytes) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
+        if self.broken:
+            return
+        try:
+            self.proc.stdin.write(data)
+        except OSError:  # BrokenPipeError: age exited early
+            self.broken = True
 
 
 @contextlib.contextmanager
@@ -102,15 +108,23 @@ def encrypting(age: str, recipients: list[str], final: Path) -> Iterator[Encrypt
         part.unlink(missing_ok=True)
         raise
     assert proc.stdin is not None
-    with contextlib.suppress(BrokenPipeError):
+    with contextlib.suppress(OSError):
         proc.stdin.close()
     rc = proc.wait()
     reader.join()
     if rc != 0:
         part.unlink(missing_ok=True)
-        tail = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise UserError(f"age could not encrypt the backup (exit {rc}): {tail[0][:200]}")
+        raise UserError(f"age could not encrypt the backup (exit {rc}):"
+                        f" {_age_error(bytes(errors))}")
     os.replace(part, final)
+
+
+def _age_error(stderr: bytes) -> str:
+    """age's own line saying what went wrong (``age: error: ...``), not its report link."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()
+             if line.strip()]
+    said = [line for line in lines if "error:" in line] or lines[-1:] or ["no output"]
+    return said[0][:200]
 
 
 def _collect(stream: IO[bytes], into: bytearray) -> None:
@@ -136,8 +150,8 @@ def decrypt(age: str, key_file: Path, path: Path) -> bytes:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UserError(f"cannot run {age}: {exc}") from None
     if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise UserError(f"{path}: age could not decrypt it with {key_file}: {tail[0][:200]}")
+        raise UserError(f"{path}: age could not decrypt it with {key_file}:"
+                        f" {_age_error(proc.stderr)}")
     return proc.stdout
 
 

@@ -153,6 +153,22 @@ def test_a_failing_copy_leaves_nothing(node: tuple[Layout, LocalTarget, Path]) -
     assert list((tmp / "work").iterdir()) == []
 
 
+def test_a_recipient_age_refuses_is_one_line_and_leaves_nothing(
+        node: tuple[Layout, LocalTarget, Path]) -> None:
+    lay, target, tmp = node
+    age = real_age()
+    pub = new_key(tmp / "id.agekey")
+    bad = pub[:-1] + ("q" if pub[-1] != "q" else "p")  # the inventory's pattern, a bad checksum
+    st = run.read_state(target, lay)
+    m = backup_manifest(lay, st, cluster="vps", host="vps1", created="20261202T071500Z")
+    final = tmp / "b" / "20261202T071500Z.tar.age"
+    with pytest.raises(UserError) as info:
+        run.take(target, lay, st, m, final, age=age, recipients=[pub, bad])
+    (line,) = info.value.lines
+    assert line.startswith("age could not encrypt the backup (exit 1): age: error:"), line
+    assert list(final.parent.iterdir()) == [] and list((tmp / "work").iterdir()) == []
+
+
 def test_the_etcd_path_through_the_standin(node: tuple[Layout, LocalTarget, Path]) -> None:
     lay, target, tmp = node
     age = real_age()
@@ -244,8 +260,10 @@ def test_create_keeps_the_newest_and_plans_without_writing(
     # Nobody's key but the recipients' opens it.
     stranger = tmp / "stranger.agekey"
     new_key(stranger)
-    with pytest.raises(UserError, match="age could not decrypt it with"):
+    with pytest.raises(UserError) as info:
         archive.decrypt(str(tool_path("age")), stranger, folder / new)
+    assert info.value.lines == [f"{folder / new}: age could not decrypt it with {stranger}:"
+                                " age: error: no identity matched any of the recipients"]
 
 
 def test_the_tasks_refuse_without_a_backup_and_without_confirmation(tmp_path: Path) -> None:
