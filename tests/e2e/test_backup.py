@@ -6,7 +6,8 @@ database this test writes into ``<data_dir>/server/db/state.db`` with python3 on
 Real: SQLite's online backup API on the VM, tar, the stream over SSH into the real age,
 the decryption with the operator's identity, the SFTP upload, systemd stopping and
 starting K3s, the Ready wait. Backup, then rows deleted and the token changed, then
-restore: the rows are back and ``PRAGMA integrity_check`` says ok. Then the etcd path
+restore: the rows are back and ``PRAGMA integrity_check`` says ok. Then onto a fresh host
+(``inv k3s.uninstall``, ``k3s.install``, ``inv backup.restore --file``), and the etcd path
 through the stand-in's ``etcd-snapshot save`` and ``--cluster-reset``.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import io
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from tests.e2e.test_k3s import TOKEN, install, inventory, standin
 from tests.unit.secrets_repo import new_key
 
 pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
 DB = "/var/lib/rancher/k3s/server/db"
 SERVER_TOKEN = "K10-server-canary-" + "0d9e44"  # K3s's own copy: a canary too
 ROWS = """\
@@ -150,7 +154,35 @@ def test_1_sqlite_backup_then_restore_brings_the_rows_back(lab: tuple[LabVm, Pat
     no_leftovers(text, seen)
 
 
-def test_2_the_etcd_path_through_the_standin(lab: tuple[LabVm, Path]) -> None:
+def inv(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=900,
+                          check=False)
+
+
+def test_2_onto_a_fresh_host_through_the_cli(lab: tuple[LabVm, Path]) -> None:
+    """K3s and all its data removed (k3s.uninstall), K3s installed afresh (no datastore),
+    then `inv backup.restore --file` of the SQLite backup: the rows are back."""
+    vm, path = lab
+    (first,) = archive.backups(path.parent / "backups" / "lab")
+    t0 = time.monotonic()
+    r = inv("k3s.uninstall", "-i", str(path), "--confirm", "lab")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert root(vm, f"ls -d /etc/rancher/k3s {DB} 2>/dev/null; true") == ""
+    ok, text, _ = install(path)
+    assert ok, text
+    assert root(vm, f"ls {DB} 2>/dev/null; true") == ""  # a fresh K3s: no datastore yet
+    r = inv("backup.restore", "-i", str(path), "--file", str(first), "--confirm", "lab")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"changed      restore: {first.name}" in r.stdout, r.stdout
+    print(f"[backup] uninstall, install, restore in {time.monotonic() - t0:.0f}s")
+    seen = root(vm, f"{COUNT}; cat /var/lib/rancher/k3s/server/token; echo; systemctl"
+                    f" is-active k3s; {LEFTOVERS}")
+    assert seen.splitlines()[:3] == ["ok 300", SERVER_TOKEN, "active"]
+    no_leftovers(r.stdout + r.stderr, seen)
+
+
+def test_3_the_etcd_path_through_the_standin(lab: tuple[LabVm, Path]) -> None:
     vm, path = lab
     root(vm, f"mkdir -p {DB}/etcd/member && printf 'revision 42\\n'"
              f" >{DB}/etcd/member/standin-state")
