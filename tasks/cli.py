@@ -42,6 +42,18 @@ def user_errors() -> Iterator[None]:
         raise Exit(code=130) from None
 
 
+def confirm_cluster(name: str, confirm: str | None, *, task: str, prompt: str) -> None:
+    """A destructive task goes on only once the cluster's name is typed (``--confirm
+    NAME`` without a terminal); anything else stops it with one line."""
+    if confirm is None:
+        if not sys.stdin.isatty():
+            raise UserError(f"{task}: pass --confirm {name} to run it without a terminal")
+        confirm = input(f"{prompt} Type {name} to go on: ")
+    if confirm.strip() != name:
+        raise UserError(f"not confirmed (typed {confirm.strip()[:40]!r}, the cluster"
+                        f" is {name!r}): nothing was changed")
+
+
 @dataclass
 class Session:
     """A validated inventory plus the run's options and the shared reporter/summary."""

@@ -6,6 +6,7 @@ from invoke.collection import Collection
 
 from tasks import charts, deploy, host, inventory, lab, tools
 from tasks.apps.collection import ns as apps_ns
+from tasks.backup.collection import ns as backup_ns
 from tasks.doctor.task import doctor
 from tasks.flux.collection import ns as flux_ns
 from tasks.gitops import ns as gitops_ns
@@ -37,3 +38,4 @@ ns.add_collection(secrets_ns)
 ns.add_collection(tools.ns)
 ns.add_collection(charts.ns)
 ns.add_task(upgrade)
+ns.add_collection(backup_ns)

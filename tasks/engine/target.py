@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import io
 import logging
 import os
 import select
@@ -57,6 +58,9 @@ _RUNNER = (
 _SUDO_PROMPT = "@@stack-sudo-prompt@@"
 
 OnOutput = Callable[[str], None]
+#: Receives a script's stdout as raw bytes as they arrive (a backup streamed to age):
+#: that output is then neither kept nor shown.
+Sink = Callable[[bytes], None]
 
 
 @dataclass(frozen=True)
@@ -122,12 +126,16 @@ def gather(target: Target, facts: Iterable[Fact[Any]]) -> Facts:
 class _Lines:
     """Splits a stream into lines as bytes arrive; progress lines go to the callback only."""
 
-    def __init__(self, on_output: OnOutput | None, *, stderr: bool) -> None:
-        self.on_output, self.stderr = on_output, stderr
+    def __init__(self, on_output: OnOutput | None, *, stderr: bool,
+                 sink: Sink | None = None) -> None:
+        self.on_output, self.stderr, self.sink = on_output, stderr, sink
         self.kept = bytearray()
         self._pending = b""
 
     def feed(self, data: bytes) -> None:
+        if self.sink is not None:
+            self.sink(data)
+            return
         self._pending += data
         *complete, self._pending = self._pending.split(b"\n")
         for raw in complete:
@@ -179,13 +187,15 @@ class LocalTarget:
     round_trips: int = 0
 
     def run(self, script: str, *, timeout: float | None = None,
-            on_output: OnOutput | None = None) -> Result:
+            on_output: OnOutput | None = None, stdout_to: Sink | None = None) -> Result:
         with tempfile.NamedTemporaryFile("w", prefix="stack-", suffix=".sh") as f:
             f.write(script)
             f.flush()
-            return self.exec(Command(("sh", f.name), timeout=timeout), on_output=on_output)
+            return self.exec(Command(("sh", f.name), timeout=timeout), on_output=on_output,
+                             stdout_to=stdout_to)
 
-    def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
+    def exec(self, command: Command, *, on_output: OnOutput | None = None,
+             stdout_to: Sink | None = None) -> Result:
         self.round_trips += 1
         try:
             proc = subprocess.Popen(list(command.argv), stdin=subprocess.PIPE,
@@ -196,7 +206,8 @@ class LocalTarget:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         feeder = threading.Thread(target=_feed, args=(proc.stdin, command.stdin), daemon=True)
         feeder.start()
-        out, err = _Lines(on_output, stderr=False), _Lines(on_output, stderr=True)
+        out = _Lines(on_output, stderr=False, sink=stdout_to)
+        err = _Lines(on_output, stderr=True)
         streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
         timeout = command.timeout
         deadline = time.monotonic() + timeout if timeout else None
@@ -221,20 +232,26 @@ class LocalTarget:
         return Result(out.kept.decode(errors="replace"), err.kept.decode(errors="replace"),
                       proc.returncode)
 
-    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
+    def upload(self, local: Path | bytes, remote: str, *,
+               on_output: OnOutput | None = None) -> None:
         self.round_trips += 1
         try:
             _copy_private(local, remote)
         except OSError as exc:
-            raise CommandFailed(f"copying {local} to {remote}", 1, str(exc)) from None
+            what = "data" if isinstance(local, bytes) else str(local)
+            raise CommandFailed(f"copying {what} to {remote}", 1, str(exc)) from None
 
 
-def _copy_private(local: Path, remote: str) -> None:
+def _copy_private(local: Path | bytes, remote: str) -> None:
     tmp = f"{remote}.part"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out, local.open("rb") as src:
+    with os.fdopen(fd, "wb") as out, _source(local) as src:
         shutil.copyfileobj(src, out, 1 << 20)
     os.replace(tmp, remote)
+
+
+def _source(local: Path | bytes) -> IO[bytes]:
+    return io.BytesIO(local) if isinstance(local, bytes) else local.open("rb")
 
 
 def _feed(pipe: IO[bytes], data: bytes) -> None:
@@ -487,7 +504,7 @@ class SshTarget:
 
     # running ---------------------------------------------------------------------------
     def run(self, script: str, *, timeout: float | None = None,
-            on_output: OnOutput | None = None) -> Result:
+            on_output: OnOutput | None = None, stdout_to: Sink | None = None) -> Result:
         self.open()
         assert self._sudo is not None
         body = script.encode()
@@ -502,25 +519,29 @@ class SshTarget:
         stdin = body
         if self._sudo_password is not None:
             stdin += (self._sudo_password + "\n").encode()
-        return self._exec(command, stdin, timeout or self.settings.command_timeout, on_output)
+        return self._exec(command, stdin, timeout or self.settings.command_timeout, on_output,
+                          stdout_to)
 
     def exec(self, command: Command, *, on_output: OnOutput | None = None) -> Result:
         """One argv as root on the host; its stdin travels inside the script (base64)."""
         return self.run(command.as_script(), timeout=command.timeout, on_output=on_output)
 
-    def upload(self, local: Path, remote: str, *, on_output: OnOutput | None = None) -> None:
-        """SFTP ``local`` to ``remote`` as the login user, mode 0600 (root's script then
-        checks and installs it). Shows progress for large files."""
+    def upload(self, local: Path | bytes, remote: str, *,
+               on_output: OnOutput | None = None) -> None:
+        """SFTP ``local`` (a file, or bytes held in memory) to ``remote`` as the login user,
+        mode 0600 (root's script then checks and installs it). Shows progress for large
+        files."""
         self.open()
         assert self._conn is not None
         self.round_trips += 1
-        size = local.stat().st_size
+        size = len(local) if isinstance(local, bytes) else local.stat().st_size
+        label = remote.rsplit("/", 1)[-1] if isinstance(local, bytes) else local.name
         last = [0.0]
 
         def progress(sent: int, total: int) -> None:
             if on_output and time.monotonic() - last[0] > 1:
                 last[0] = time.monotonic()
-                on_output(f"uploading {local.name}: {sent * 100 // max(total, 1)}%"
+                on_output(f"uploading {label}: {sent * 100 // max(total, 1)}%"
                           f" of {size // (1 << 20)} MiB")
 
         try:
@@ -528,12 +549,13 @@ class SshTarget:
             try:
                 with sftp.open(remote + ".part", "wb") as f:
                     f.chmod(0o600)
-                sftp.put(str(local), remote + ".part", callback=progress, confirm=True)
+                with _source(local) as src:
+                    sftp.putfo(src, remote + ".part", size, callback=progress, confirm=True)
                 sftp.posix_rename(remote + ".part", remote)
             finally:
                 sftp.close()
         except (OSError, paramiko.SSHException) as exc:
-            raise CommandFailed(f"{self.name}: uploading {local.name} to {remote}", 1,
+            raise CommandFailed(f"{self.name}: uploading {label} to {remote}", 1,
                                 str(exc) or type(exc).__name__) from None
 
     @contextmanager
@@ -570,7 +592,7 @@ class SshTarget:
             fresh.close()
 
     def _exec(self, command: str, stdin: bytes, timeout: float | None = None,
-              on_output: OnOutput | None = None) -> Result:
+              on_output: OnOutput | None = None, stdout_to: Sink | None = None) -> Result:
         assert self._conn is not None
         self.round_trips += 1
         transport = self._conn.client.get_transport()
@@ -582,7 +604,7 @@ class SshTarget:
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()
-            return _drain(chan, timeout, on_output)
+            return _drain(chan, timeout, on_output, stdout_to)
         finally:
             chan.close()
 
@@ -591,8 +613,9 @@ class _NoAnswer(Exception):
     """Nothing speaks SSH on that port (refused, timed out, no banner): try the next."""
 
 
-def _drain(chan: paramiko.Channel, timeout: float | None, on_output: OnOutput | None) -> Result:
-    out, err = _Lines(on_output, stderr=False), _Lines(on_output, stderr=True)
+def _drain(chan: paramiko.Channel, timeout: float | None, on_output: OnOutput | None,
+           sink: Sink | None = None) -> Result:
+    out, err = _Lines(on_output, stderr=False, sink=sink), _Lines(on_output, stderr=True)
     deadline = time.monotonic() + timeout if timeout else None
     while True:
         while chan.recv_ready():

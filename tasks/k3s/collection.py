@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
 from tasks import k3s as layer
-from tasks.cli import HELP, session, user_errors
-from tasks.engine.errors import UserError
+from tasks.cli import HELP, confirm_cluster, session, user_errors
 from tasks.k3s.uninstall import K3sRemoved
 from tasks.layer import HostLayer, run_host_layer
 
@@ -42,16 +39,10 @@ def uninstall(c: Context, inventory: str | None = None, check: bool = False,
         inv = s.inventory.data
         name = inv.k3s.cluster_name
         if not check:
-            if confirm is None:
-                if not sys.stdin.isatty():
-                    raise UserError(f"k3s.uninstall deletes the cluster and its data: pass"
-                                    f" --confirm {name} to run it without a terminal")
-                targets = ", ".join(h.name for h in s.hosts())
-                confirm = input(f"This removes K3s and every volume, Secret and object of"
-                                f" cluster {name} from {targets}. Type {name} to go on: ")
-            if confirm.strip() != name:
-                raise UserError(f"not confirmed (typed {confirm.strip()[:40]!r}, the cluster"
-                                f" is {name!r}): nothing was changed")
+            targets = ", ".join(h.name for h in s.hosts())
+            confirm_cluster(name, confirm, task="k3s.uninstall deletes the cluster and its"
+                            " data", prompt=f"This removes K3s and every volume, Secret and"
+                            f" object of cluster {name} from {targets}.")
         removal = HostLayer("k3s.uninstall", lambda _s, _h, _t: [K3sRemoved(inv.k3s.data_dir)],
                             hosts=lambda ss: list(reversed(ss.hosts())))  # agents first
         run_host_layer(s, removal)

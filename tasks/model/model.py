@@ -271,6 +271,17 @@ class Secrets:
 
 
 @dataclass(frozen=True)
+class Backup:
+    keep: int = spec(7, doc="How many backups inv backup.create keeps per cluster (the"
+                     " newest; older ones are removed after a backup succeeds).",
+                     rule=rules.int_range(1, 1000))
+    dir: str = spec("backups", doc="Where backups are written, as <dir>/<cluster_name>/"
+                    "<UTC time>.tar.age (age-encrypted for secrets.age_recipients; folder"
+                    " 0700, files 0600). Relative paths are relative to the inventory"
+                    " file, ~ is expanded.", rule=rules.FILE_PATH)
+
+
+@dataclass(frozen=True)
 class Inventory:
     domain: str = spec(doc="Public domain of the platform.", rule=rules.DOMAIN)
     acme_email: str = spec(doc="Let's Encrypt account e-mail.", rule=rules.EMAIL)
@@ -287,6 +298,7 @@ class Inventory:
     kafka: Kafka = spec(Kafka(), doc="Strimzi Kafka.")
     apps: Apps = spec(Apps(), doc="The applications.")
     secrets: Secrets = spec(Secrets(), doc="SOPS/age.")
+    backup: Backup = spec(Backup(), doc="inv backup.create / backup.restore.")
 
     @property
     def servers(self) -> list[Host]:

@@ -89,7 +89,8 @@ def local_sshd() -> Iterator[LocalSshd]:
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {d / 'host'}",
         f"PidFile {d / 'sshd.pid'}", f"AuthorizedKeysFile {d / 'authorized_keys'}",
         "StrictModes no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no", "UsePAM no", "MaxStartups 50", ""]))
+        "KbdInteractiveAuthentication no", "UsePAM no", "MaxStartups 50",
+        "Subsystem sftp internal-sftp", ""]))
     Path("/run/sshd").mkdir(exist_ok=True)
     proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)],
                             stderr=open(d / "sshd.log", "w"))  # noqa: SIM115

@@ -338,3 +338,20 @@ def test_a_tunnel_to_nothing_is_one_clear_line(local_sshd: LocalSshd) -> None:
             socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.settimeout(5)
         assert s.recv(10) == b""  # the forward could not be opened: closed at once
+
+
+def test_stdout_streams_as_bytes_and_bytes_upload_from_memory(local_sshd: LocalSshd,
+                                                               tmp_path: Path) -> None:
+    """What a backup and a restore ride on: a binary stdout handed over as it arrives
+    (never kept), and data uploaded from memory, 0600, without a local file."""
+    data = bytes(range(256)) * 4096  # 1 MiB, every byte value
+    got = bytearray()
+    remote = tmp_path / "upload.bin"
+    with local_sshd.target() as t:
+        r = t.run("head -c 1048576 /dev/zero | tr '\\0' x; echo done >&2",
+                  stdout_to=got.extend)
+        t.upload(data, str(remote))
+    assert (r.rc, r.stdout, r.stderr.strip()) == (0, "", "done")
+    assert bytes(got) == b"x" * 1048576
+    assert remote.read_bytes() == data and oct(remote.stat().st_mode & 0o777) == "0o600"
+    assert not Path(str(remote) + ".part").exists()

@@ -29,6 +29,8 @@ IGNORED = [
     "ssh_host_ed25519_key", "ops/deploy_key",
     # environment files
     ".env", ".env.local", ".env.production", "tasks/.env",
+    # backups (age-encrypted cluster state)
+    "backups/vps/20261202T071500Z.tar.age", "ops/lab/20261202T071500Z.tar.age",
 ]
 
 NOT_IGNORED = [

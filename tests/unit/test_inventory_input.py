@@ -134,7 +134,7 @@ def test_merge_keys_may_override_without_being_duplicates(tmp_path: Path) -> Non
     text = BASE + "x-ssh: &ssh {port: 2222, connect_timeout: 5}\n" \
         "host: {ssh: {<<: *ssh, port: 2200}}\n"
     lines = refused(tmp_path, text)  # x-ssh is an unknown key, nothing else
-    assert lines == ['inventory.yaml: x-ssh: unknown key (known keys: acme_email, apps,'
+    assert lines == ['inventory.yaml: x-ssh: unknown key (known keys: acme_email, apps, backup,'
                      ' certs, domain, gitops, host, hosts, k3s, kafka, monitoring, operators,'
                      ' secrets, versions)']
 
@@ -169,14 +169,14 @@ KNOWN_HOST_KEYS = ("(known keys: address, internal_address, key_file, name, port
 
 @pytest.mark.parametrize(("extra", "expected"), [
     ('"col\\x1b[31mour\\n": 1\n',
-     'inventory.yaml: "col\\x1b[31mour\\n": unknown key (known keys: acme_email, apps, certs,'
-     ' domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets, versions)'),
+     'inventory.yaml: "col\\x1b[31mour\\n": unknown key (known keys: acme_email, apps, backup,'
+     ' certs, domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets, versions)'),
     ("k" * 100 + ": 1\n",
      'inventory.yaml: "' + "k" * 60 + '"...: unknown key (known keys: acme_email, apps,'
-     ' certs, domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets,'
+     ' backup, certs, domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets,'
      ' versions)'),
-    ("~: 1\n", "inventory.yaml: null: unknown key (known keys: acme_email, apps, certs,"
-     " domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets, versions)"),
+    ("~: 1\n", "inventory.yaml: null: unknown key (known keys: acme_email, apps, backup,"
+     " certs, domain, gitops, host, hosts, k3s, kafka, monitoring, operators, secrets, versions)"),
 ])
 def test_unknown_keys_are_escaped_and_cut(tmp_path: Path, extra: str, expected: str) -> None:
     assert refused(tmp_path, BASE + extra) == [expected]
