@@ -18,6 +18,7 @@ from tasks.harden.fail2ban import Fail2ban, JailPolicy
 from tasks.harden.firewall import Firewall, FirewallPolicy
 from tasks.harden.packages import Packages
 from tasks.harden.preflight import Preflight
+from tasks.harden.ssh_client import SshClient
 from tasks.harden.sshd import Sshd, SshdKeys
 from tasks.harden.sysctl import Sysctl
 from tasks.harden.updates import UpdatePolicy, Updates
@@ -80,6 +81,7 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
         Firewall(firewall_policy(inv, live_ssh_port, host)),
         Fail2ban(JailPolicy(ports, h.fail2ban.bantime, h.fail2ban.findtime,
                             h.fail2ban.maxretry, tuple(inv.operators))),
+        SshClient(),
         Sysctl(),
         Updates(UpdatePolicy(h.updates.enabled, h.updates.reboot, h.updates.reboot_time)),
     ]

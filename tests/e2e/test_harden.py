@@ -112,8 +112,49 @@ def test_4_sshd_effective_configuration(vm: LabVm) -> None:
     assert effective["pubkeyauthentication"] == "yes"
     assert effective["port"] == "22"
     assert effective["hostkeyalgorithms"] == "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"
+    assert {k: effective[k] for k in WANTED_SSHD} == WANTED_SSHD
+    modes = sudo(vm, "stat -c '%a %U:%G %n' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf")
+    assert {line.split(" ", 1)[0] for line in modes.splitlines()} == {"600"}, modes
+    assert "root:root" in modes and modes.count("root:root") == len(modes.splitlines())
     assert "# disabled by host.harden" in sudo(
         vm, "cat /etc/ssh/sshd_config.d/50-cloud-init.conf")
+
+
+WANTED_SSHD = {
+    "loglevel": "VERBOSE", "maxauthtries": "2", "maxstartups": "10:30:100",
+    "clientaliveinterval": "300", "clientalivecountmax": "3", "tcpkeepalive": "no",
+    "allowagentforwarding": "no", "allowtcpforwarding": "local",
+    "permitopen": "127.0.0.1:6443 localhost:6443", "allowstreamlocalforwarding": "no",
+    "x11forwarding": "no", "printlastlog": "no", "ignoreuserknownhosts": "yes",
+    "kerberosorlocalpasswd": "no", "compression": "no", "permittunnel": "no",
+}
+
+
+def test_4b_only_the_api_tunnel_is_forwarded(vm: LabVm) -> None:
+    """A direct-tcpip channel to 127.0.0.1:6443 is let through (nothing listens there
+    yet: "connect failed"), one to any other port is refused by sshd itself."""
+    client = vm.connect()
+    try:
+        transport = client.get_transport()
+        assert transport is not None
+        codes = {}
+        for port in (6443, 22):
+            with pytest.raises(paramiko.ChannelException) as info:
+                transport.open_channel("direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0))
+            codes[port] = info.value.code
+    finally:
+        client.close()
+    assert codes == {6443: paramiko.common.OPEN_FAILED_CONNECT_FAILED,
+                     22: paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED}
+
+
+def test_4c_ssh_client_defaults(vm: LabVm) -> None:
+    effective = dict(line.split(" ", 1) for line in
+                     vm.run("ssh -G localhost").stdout.splitlines() if " " in line)
+    assert {k: effective[k] for k in ("forwardagent", "forwardx11", "passwordauthentication",
+                                      "gssapiauthentication", "hashknownhosts")} == {
+        "forwardagent": "no", "forwardx11": "no", "passwordauthentication": "no",
+        "gssapiauthentication": "no", "hashknownhosts": "yes"}
 
 
 def test_5_password_and_root_logins_are_refused(vm: LabVm) -> None:

@@ -343,3 +343,18 @@ def test_inter_node_ports_between_nodes_only() -> None:
                                   "hosts": [{**host, "name": "s1", "address": "203.0.113.1"}]})
     assert not [r for r in firewall_policy(single, 22, single.hosts[0]).rules()
                 if "8472" in r or "10250" in r]  # one node: nothing opened
+
+
+# sshd forwarding ------------------------------------------------------------------------
+
+def test_sshd_forwarding_allows_exactly_the_api_tunnel() -> None:
+    """kubectl's tunnel (tasks/cluster/access.py) opens a direct-tcpip channel to
+    127.0.0.1 on the API port: the one destination sshd's PermitOpen lets through."""
+    import inspect
+
+    from tasks.cluster import access
+
+    assert sshd.MANAGED["allowtcpforwarding"] == "local"
+    assert sshd.MANAGED["permitopen"] == "127.0.0.1:6443 localhost:6443"
+    assert access.API_PORT == sshd.API_PORT == 6443
+    assert 'ssh.tunnel("127.0.0.1", API_PORT)' in inspect.getsource(access)
