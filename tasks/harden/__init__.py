@@ -82,7 +82,7 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
         Fail2ban(JailPolicy(ports, h.fail2ban.bantime, h.fail2ban.findtime,
                             h.fail2ban.maxretry, tuple(inv.operators))),
         SshClient(),
-        Sysctl(),
+        Sysctl(h.kernel.accept_ra),
         Updates(UpdatePolicy(h.updates.enabled, h.updates.reboot, h.updates.reboot_time)),
     ]
 

@@ -182,6 +182,25 @@ def test_6_firewall_rules_on_the_host(vm: LabVm) -> None:
     assert sudo(vm, "sysctl -n net.ipv4.ip_forward").strip() == "1"
 
 
+WANTED_SYSCTL = {
+    "net.ipv4.conf.all.rp_filter": "2", "net.ipv4.conf.all.secure_redirects": "0",
+    "net.ipv4.conf.default.log_martians": "1", "net.ipv4.tcp_rfc1337": "1",
+    "net.ipv4.icmp_ratelimit": "100", "net.ipv4.icmp_ratemask": "88089",
+    "kernel.sysrq": "0", "kernel.kptr_restrict": "2", "net.core.bpf_jit_harden": "2",
+    "kernel.unprivileged_bpf_disabled": "1",
+}
+
+
+def test_6b_kernel_settings_and_ipv6_by_router_advertisement(vm: LabVm) -> None:
+    """qemu's user network hands out IPv6 by router advertisement, as many VPS providers
+    do: the hardening keeps accepting them, and the route learnt from one stays."""
+    keys = " ".join(WANTED_SYSCTL)
+    live = dict(line.split(" = ", 1) for line in sudo(vm, f"sysctl {keys}").splitlines())
+    assert live == WANTED_SYSCTL
+    assert sudo(vm, "sysctl -n net.ipv6.conf.default.accept_ra").strip() == "1"
+    assert "proto ra" in sudo(vm, "ip -6 route show default")
+
+
 def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
     status = sudo(vm, "fail2ban-client status sshd")
     assert "Status for the jail: sshd" in status

@@ -358,3 +358,12 @@ def test_sshd_forwarding_allows_exactly_the_api_tunnel() -> None:
     assert sshd.MANAGED["permitopen"] == "127.0.0.1:6443 localhost:6443"
     assert access.API_PORT == sshd.API_PORT == 6443
     assert 'ssh.tunnel("127.0.0.1", API_PORT)' in inspect.getsource(access)
+
+
+def test_sysctl_says_why_router_advertisements_stay() -> None:
+    ra = data_facts("sysctl/ipv6-by-router-advertisement.yaml")
+    assert sysctl.Sysctl().notes(ra) == [
+        "IPv6 router advertisements kept: this host has routes learnt from them"
+        " (host.kernel.accept_ra: no refuses them anyway)"]
+    assert sysctl.Sysctl("no").notes(ra) == sysctl.Sysctl("yes").notes(ra) == []
+    assert sysctl.Sysctl().notes(data_facts("sysctl/fresh-debian-12.yaml")) == []
