@@ -16,6 +16,7 @@ from tasks.harden import known_hosts
 from tasks.harden.deadman import DeadmanSwitch
 from tasks.harden.fail2ban import Fail2ban, JailPolicy
 from tasks.harden.firewall import Firewall, FirewallPolicy
+from tasks.harden.modules import Modules
 from tasks.harden.packages import Packages
 from tasks.harden.preflight import Preflight
 from tasks.harden.ssh_client import SshClient
@@ -83,6 +84,7 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
                             h.fail2ban.maxretry, tuple(inv.operators))),
         SshClient(),
         Sysctl(h.kernel.accept_ra),
+        Modules(h.kernel.allow_modules),
         Updates(UpdatePolicy(h.updates.enabled, h.updates.reboot, h.updates.reboot_time)),
     ]
 

@@ -201,6 +201,15 @@ def test_6b_kernel_settings_and_ipv6_by_router_advertisement(vm: LabVm) -> None:
     assert "proto ra" in sudo(vm, "ip -6 route show default")
 
 
+def test_6c_unused_modules_cannot_load_overlay_can(vm: LabVm) -> None:
+    config = sudo(vm, "modprobe -c")
+    for module in ("cramfs", "udf", "dccp", "sctp", "usb_storage", "squashfs", "vfat"):
+        assert f"install {module} /bin/false" in config, module
+    refused = vm.run("sudo -n modprobe dccp", check=False)
+    assert refused.rc != 0
+    assert vm.run("sudo -n modprobe -n -v overlay", check=False).rc == 0
+
+
 def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
     status = sudo(vm, "fail2ban-client status sshd")
     assert "Status for the jail: sshd" in status

@@ -367,3 +367,23 @@ def test_sysctl_says_why_router_advertisements_stay() -> None:
         " (host.kernel.accept_ra: no refuses them anyway)"]
     assert sysctl.Sysctl("no").notes(ra) == sysctl.Sysctl("yes").notes(ra) == []
     assert sysctl.Sysctl().notes(data_facts("sysctl/fresh-debian-12.yaml")) == []
+
+
+# kernel modules -------------------------------------------------------------------------
+
+def test_modules_say_which_stay_loadable_and_why() -> None:
+    from tasks.harden import modules
+
+    f = data_facts("modules/efi-snaps-and-an-allowed-module.yaml")
+    assert modules.Modules(["sctp"]).notes(f) == [
+        "left loadable: udf (loaded now), squashfs (a mounted filesystem), vfat (loaded now),"
+        " sctp (host.kernel.allow_modules lists it)"]
+    assert modules.Modules().notes(data_facts("modules/fresh-debian-12.yaml")) == []
+
+
+def test_modules_never_block_what_k3s_and_containers_load() -> None:
+    from tasks.harden import modules
+
+    names = {m for m, _ in modules.CANDIDATES}
+    assert not names & {"overlay", "br_netfilter", "vxlan", "nf_conntrack", "ip_tables",
+                        "iptable_nat", "xt_conntrack", "ext4", "xfs", "btrfs"}
