@@ -16,8 +16,11 @@ from tasks.harden import known_hosts
 from tasks.harden.deadman import DeadmanSwitch
 from tasks.harden.fail2ban import Fail2ban, JailPolicy
 from tasks.harden.firewall import Firewall, FirewallPolicy
+from tasks.harden.login import Login
 from tasks.harden.modules import Modules
+from tasks.harden.mounts import DevShm
 from tasks.harden.packages import Packages
+from tasks.harden.perms import CronPermissions, Suid
 from tasks.harden.preflight import Preflight
 from tasks.harden.ssh_client import SshClient
 from tasks.harden.sshd import Sshd, SshdKeys
@@ -85,6 +88,10 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
         SshClient(),
         Sysctl(h.kernel.accept_ra),
         Modules(h.kernel.allow_modules),
+        Login(),
+        CronPermissions(),
+        Suid(),
+        DevShm(),
         Updates(UpdatePolicy(h.updates.enabled, h.updates.reboot, h.updates.reboot_time)),
     ]
 

@@ -27,6 +27,7 @@ from typing import Any
 from tasks.engine.facts import Fact, Facts, Raw, file_fact, lines, text
 from tasks.engine.shell import progress, q, write_file
 from tasks.engine.step import Change, Step
+from tasks.harden.facts import modes_fact
 
 DROP_IN_DIR = "/etc/ssh/sshd_config.d"
 DROP_IN = f"{DROP_IN_DIR}/00-stack-hardening.conf"
@@ -160,19 +161,7 @@ WEAK_MODULI = Fact("sshd:weak-moduli",
 CONFIG_MODE = "600"  # sshd's files hold the access policy: root reads them, nobody else
 
 
-def _modes(raw: Raw) -> dict[str, str]:
-    """``stat -c '%a %U:%G %n'``: path -> ``mode owner:group`` (a glob matching nothing
-    prints an error on stderr, no line)."""
-    out = {}
-    for line in lines(raw):
-        mode, _, rest = line.partition(" ")
-        owner, _, path = rest.partition(" ")
-        if path:
-            out[path] = f"{mode} {owner}"
-    return out
-
-
-MODES = Fact("sshd:modes", f"stat -c '%a %U:%G %n' {MAIN_CONFIG} {DROP_IN_DIR}/*.conf", _modes)
+MODES = modes_fact("sshd:modes", MAIN_CONFIG, f"{DROP_IN_DIR}/*.conf")
 OTHER_DROP_INS = other_drop_ins("sshd:other-drop-ins", DROP_IN_DIR, DROP_IN, _NEUTRALISE)
 
 

@@ -65,6 +65,7 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("fs.protected_fifos", "2", "no FIFO spoofing in sticky dirs"),
     ("fs.protected_regular", "2", "no file spoofing in sticky dirs"),
     ("fs.suid_dumpable", "0", "no core dumps of setuid programs"),
+    ("kernel.core_pattern", "|/bin/false", "no core dumps at all: cores go to /bin/false"),
     # kubelet --protect-kernel-defaults (K3s config: protect-kernel-defaults: true)
     ("vm.panic_on_oom", "0", "kubelet protect-kernel-defaults"),
     ("vm.overcommit_memory", "1", "kubelet protect-kernel-defaults"),

@@ -210,6 +210,24 @@ def test_6c_unused_modules_cannot_load_overlay_can(vm: LabVm) -> None:
     assert vm.run("sudo -n modprobe -n -v overlay", check=False).rc == 0
 
 
+def test_6d_login_files_and_mounts(vm: LabVm) -> None:
+    defs = dict(line.split(None, 1) for line in sudo(
+        vm, "grep -E '^(UMASK|PASS_MAX_DAYS|PASS_MIN_DAYS|PASS_WARN_AGE)[[:space:]]'"
+            " /etc/login.defs").splitlines())
+    assert {k: v.strip() for k, v in defs.items()} == {
+        "UMASK": "027", "PASS_MAX_DAYS": "60", "PASS_MIN_DAYS": "7", "PASS_WARN_AGE": "7"}
+    modes = sudo(vm, "stat -c '%a %n' /etc/crontab /etc/cron.d /etc/cron.daily"
+                     " /usr/lib/openssh/ssh-keysign /usr/bin/chfn /usr/bin/sudo")
+    assert modes.splitlines() == ["600 /etc/crontab", "700 /etc/cron.d", "700 /etc/cron.daily",
+                                  "755 /usr/lib/openssh/ssh-keysign", "755 /usr/bin/chfn",
+                                  "4755 /usr/bin/sudo"]
+    assert "root root 755 /usr/lib/openssh/ssh-keysign" in sudo(vm, "dpkg-statoverride --list")
+    options = set(sudo(vm, "findmnt -n -o OPTIONS /dev/shm").strip().split(","))
+    assert {"noexec", "nodev", "nosuid"} <= options
+    assert sudo(vm, "sysctl -n kernel.core_pattern").strip() == "|/bin/false"
+    assert vm.run("ulimit -Hc").stdout.strip() == "0"
+
+
 def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
     status = sudo(vm, "fail2ban-client status sshd")
     assert "Status for the jail: sshd" in status

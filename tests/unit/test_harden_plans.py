@@ -387,3 +387,47 @@ def test_modules_never_block_what_k3s_and_containers_load() -> None:
     names = {m for m, _ in modules.CANDIDATES}
     assert not names & {"overlay", "br_netfilter", "vxlan", "nf_conntrack", "ip_tables",
                         "iptable_nat", "xt_conntrack", "ext4", "xfs", "btrfs"}
+
+
+# login.defs and /etc/fstab edits, run for real on copies --------------------------------
+
+def run_on_copy(script: str, path: str, copy: Path) -> None:
+    result = LocalTarget().run(script.replace(path, str(copy)))
+    assert result.ok, result.stderr
+
+
+def test_login_defs_values_replaced_in_place_or_appended(tmp_path: Path) -> None:
+    from tasks.harden import login
+
+    copy = tmp_path / "login.defs"
+    copy.write_text("# UMASK 022 in a comment stays\nUMASK\t\t022\nPASS_MAX_DAYS\t99999\n"
+                    "MAIL_DIR /var/mail\n")
+    grep = "".join(line + "\n" for line in copy.read_text().splitlines()
+                   if line.split()[0] in dict(login.LOGIN_DEFS_VALUES))
+    f = facts(d=(login.DEFS, grep), l=(login.LIMITS_FILE, login.LIMITS_CONTENT))
+    (change,) = login.Login().plan(f)
+    run_on_copy(change.script, login.LOGIN_DEFS, copy)
+    assert copy.read_text() == (
+        "# UMASK 022 in a comment stays\nUMASK\t027\nPASS_MAX_DAYS\t60\nMAIL_DIR /var/mail\n"
+        "PASS_MIN_DAYS\t7\nPASS_WARN_AGE\t7\nLOGIN_RETRIES\t5\nLOGIN_TIMEOUT\t60\n"
+        "ENCRYPT_METHOD\tSHA512\n")
+
+
+@pytest.mark.parametrize("fstab", [
+    "UUID=1 / ext4 errors=remount-ro 0 1\ntmpfs /dev/shm tmpfs defaults,nosuid,nodev 0 0\n"
+    "UUID=2 none swap sw 0 0\n",
+    "UUID=1 / ext4 errors=remount-ro 0 1\nUUID=2 none swap sw 0 0\n",
+])
+def test_fstab_gets_exactly_one_hardened_dev_shm_line(tmp_path: Path, fstab: str) -> None:
+    from tasks.harden import mounts
+
+    copy = tmp_path / "fstab"
+    copy.write_text(fstab)
+    line = next((x for x in fstab.splitlines() if " /dev/shm " in x), "")
+    f = facts(s=(mounts.STATE, f"rw,nosuid,nodev,noexec\n--\n{line}\n"))
+    (change,) = mounts.DevShm().plan(f)
+    run_on_copy(change.script, mounts.FSTAB, copy)
+    kept = [x for x in copy.read_text().splitlines() if " /dev/shm " not in x]
+    assert kept == [x for x in fstab.splitlines() if " /dev/shm " not in x]
+    assert [x for x in copy.read_text().splitlines() if " /dev/shm " in x] == [
+        "tmpfs /dev/shm tmpfs defaults,nosuid,nodev,noexec 0 0"]
