@@ -13,6 +13,7 @@ from tasks.engine.report import Status
 from tasks.engine.step import Step
 from tasks.engine.target import SshTarget
 from tasks.harden import known_hosts
+from tasks.harden.audit import Audit
 from tasks.harden.deadman import DeadmanSwitch
 from tasks.harden.fail2ban import Fail2ban, JailPolicy
 from tasks.harden.firewall import Firewall, FirewallPolicy
@@ -92,6 +93,7 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
         CronPermissions(),
         Suid(),
         DevShm(),
+        Audit(),
         Updates(UpdatePolicy(h.updates.enabled, h.updates.reboot, h.updates.reboot_time)),
     ]
 

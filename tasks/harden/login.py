@@ -14,13 +14,13 @@ still dump nothing, since the kernel hands every core to ``/bin/false``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from tasks.engine.facts import Fact, Facts, Raw, file_fact, lines
-from tasks.engine.shell import q, write_file
+from tasks.engine.facts import Fact, Facts, file_fact
+from tasks.engine.shell import write_file
 from tasks.engine.step import Change, Step
+from tasks.harden.keyvalue import set_values, values_fact
 
 LOGIN_DEFS = "/etc/login.defs"
 LIMITS = "/etc/security/limits.d/stack-hardening.conf"
@@ -39,28 +39,8 @@ LOGIN_DEFS_VALUES: list[tuple[str, str]] = [
     ("LOGIN_TIMEOUT", "60"),
     ("ENCRYPT_METHOD", "SHA512"),
 ]
-_KEYS = "|".join(k for k, _ in LOGIN_DEFS_VALUES)
-
-
-def _defs(raw: Raw) -> dict[str, str]:
-    """``grep`` of our keywords: keyword -> value of its first uncommented line."""
-    out: dict[str, str] = {}
-    for line in lines(raw):
-        words = line.split()
-        if len(words) >= 2:
-            out.setdefault(words[0], " ".join(words[1:]))
-    return out
-
-
-DEFS = Fact("login-defs", f"grep -E '^[[:space:]]*({_KEYS})[[:space:]]' {LOGIN_DEFS}", _defs)
+DEFS = values_fact("login-defs", LOGIN_DEFS, [k for k, _ in LOGIN_DEFS_VALUES])
 LIMITS_FILE = file_fact(LIMITS)
-
-
-def _set(key: str, value: str, present: bool) -> str:
-    if present:
-        return (f"sed -i -E 's/^[[:space:]]*{re.escape(key)}[[:space:]].*/{key}\\t{value}/'"
-                f" {LOGIN_DEFS}\n")
-    return f"printf '%s\\t%s\\n' {q(key)} {q(value)} >>{LOGIN_DEFS}\n"
 
 
 class Login(Step):
@@ -71,13 +51,7 @@ class Login(Step):
         return [DEFS, LIMITS_FILE]
 
     def plan(self, facts: Facts) -> list[Change]:
-        live = facts[DEFS]
-        changes = []
-        differ = [(k, v) for k, v in LOGIN_DEFS_VALUES if live.get(k) != v]
-        if differ:
-            changes.append(Change(
-                f"set {', '.join(f'{k} {v}' for k, v in differ)} in {LOGIN_DEFS}",
-                "".join(_set(k, v, k in live) for k, v in differ)))
+        changes = set_values(LOGIN_DEFS, LOGIN_DEFS_VALUES, facts[DEFS])
         if facts[LIMITS_FILE] != LIMITS_CONTENT:
             changes.append(Change(f"write {LIMITS} (no core dumps)",
                                   write_file(LIMITS, LIMITS_CONTENT)))

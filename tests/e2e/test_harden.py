@@ -228,6 +228,19 @@ def test_6d_login_files_and_mounts(vm: LabVm) -> None:
     assert vm.run("ulimit -Hc").stdout.strip() == "0"
 
 
+def test_6e_auditd_records_identity_sudoers_sshd_and_time(vm: LabVm) -> None:
+    rules = sudo(vm, "auditctl -l")
+    for rule in ("-w /etc/passwd -p wa -k identity", "-w /etc/sudoers.d -p wa -k sudoers",
+                 "-w /etc/ssh/sshd_config.d -p wa -k sshd",
+                 "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime"
+                 " -F key=time-change"):
+        assert rule in rules, rules
+    sudo(vm, "touch /etc/sudoers.d")
+    assert "key=\"sudoers\"" in sudo(vm, "ausearch -k sudoers --raw | tail -5")
+    conf = sudo(vm, "grep -E '^(max_log_file_action|num_logs) ' /etc/audit/auditd.conf")
+    assert conf.splitlines() == ["num_logs = 5", "max_log_file_action = ROTATE"]
+
+
 def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
     status = sudo(vm, "fail2ban-client status sshd")
     assert "Status for the jail: sshd" in status
@@ -243,7 +256,7 @@ def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
 def test_8_second_run_changes_nothing(vm: LabVm) -> None:
     r = inv("host.harden", "-i", str(vm.inventory), "--verbose")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert re.search(r"summary: 8 ok, 0 changed, 0 failed", r.stdout), r.stdout
+    assert re.search(r"summary: 15 ok, 0 changed, 0 failed", r.stdout), r.stdout
     trips = int(re.search(r"round trips: \S+: (\d+)", r.stdout).group(1))  # type: ignore[union-attr]
     assert trips <= 2, r.stdout  # connect probe + one batch of facts
 

@@ -37,10 +37,10 @@ def summaries(step: Any, f: Facts) -> list[str]:
 
 @pytest.mark.parametrize(("dpkg", "rc", "expected"), [
     # known to dpkg, not installed
-    ("ufw\tun \nfail2ban\tii \npython3-systemd\tii \nunattended-upgrades\tii \n", 0,
-     ["install ufw"]),
+    ("ufw\tun \nfail2ban\tii \npython3-systemd\tii \nunattended-upgrades\tii \nauditd\tii \n",
+     0, ["install ufw"]),
     # some names unknown: dpkg exits 1, the lines it did print still count
-    ("ufw\trc \nfail2ban\tii \n", 1, ["install ufw python3-systemd unattended-upgrades"]),
+    ("ufw\trc \nfail2ban\tii \n", 1, ["install ufw python3-systemd unattended-upgrades auditd"]),
 ])
 def test_packages_read_dpkg_whatever_its_exit_code(dpkg: str, rc: int,
                                                    expected: list[str]) -> None:
