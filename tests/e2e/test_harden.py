@@ -235,8 +235,9 @@ def test_6e_auditd_records_identity_sudoers_sshd_and_time(vm: LabVm) -> None:
                  "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime"
                  " -F key=time-change"):
         assert rule in rules, rules
-    sudo(vm, "touch /etc/sudoers.d")
-    assert "key=\"sudoers\"" in sudo(vm, "ausearch -k sudoers --raw | tail -5")
+    sudo(vm, "echo '#' >/etc/sudoers.d/zz-audit-test && rm /etc/sudoers.d/zz-audit-test")
+    # --input-logs: without a terminal, ausearch would read stdin instead of the log
+    assert "zz-audit-test" in sudo(vm, "ausearch --input-logs -k sudoers -i")
     conf = sudo(vm, "grep -E '^(max_log_file_action|num_logs) ' /etc/audit/auditd.conf")
     assert conf.splitlines() == ["num_logs = 5", "max_log_file_action = ROTATE"]
 
