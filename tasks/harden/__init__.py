@@ -13,11 +13,17 @@ from tasks.engine.report import Status
 from tasks.engine.step import Step
 from tasks.engine.target import SshTarget
 from tasks.harden import known_hosts
+from tasks.harden.audit import Audit
 from tasks.harden.deadman import DeadmanSwitch
 from tasks.harden.fail2ban import Fail2ban, JailPolicy
 from tasks.harden.firewall import Firewall, FirewallPolicy
+from tasks.harden.login import Login
+from tasks.harden.modules import Modules
+from tasks.harden.mounts import DevShm
 from tasks.harden.packages import Packages
+from tasks.harden.perms import CronPermissions, Suid
 from tasks.harden.preflight import Preflight
+from tasks.harden.ssh_client import SshClient
 from tasks.harden.sshd import Sshd, SshdKeys
 from tasks.harden.sysctl import Sysctl
 from tasks.harden.updates import UpdatePolicy, Updates
@@ -80,7 +86,14 @@ def steps(inv: Inventory, host: Host, client_address: str, live_ssh_port: int) -
         Firewall(firewall_policy(inv, live_ssh_port, host)),
         Fail2ban(JailPolicy(ports, h.fail2ban.bantime, h.fail2ban.findtime,
                             h.fail2ban.maxretry, tuple(inv.operators))),
-        Sysctl(),
+        SshClient(),
+        Sysctl(h.kernel.accept_ra),
+        Modules(h.kernel.allow_modules),
+        Login(),
+        CronPermissions(),
+        Suid(),
+        DevShm(),
+        Audit(),
         Updates(UpdatePolicy(h.updates.enabled, h.updates.reboot, h.updates.reboot_time)),
     ]
 

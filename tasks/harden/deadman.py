@@ -47,6 +47,8 @@ SOCKET_DROP_INS = "/etc/systemd/system/ssh.socket.d"
 RESTORE_BODY = f"""\
 logger -t {UNIT} "deadline passed without confirmation: restoring SSH, UFW and fail2ban"
 if [ -d "$B/ssh" ]; then rm -rf /etc/ssh && cp -a "$B/ssh" /etc/ssh; fi
+# auditd's watches on sshd's files went with the folder just replaced: set them again
+if command -v augenrules >/dev/null 2>&1; then augenrules --load >/dev/null 2>&1 || true; fi
 if [ -d "$B/ssh.socket.d" ]; then
   rm -rf {SOCKET_DROP_INS} && cp -a "$B/ssh.socket.d" {SOCKET_DROP_INS}
 fi

@@ -50,3 +50,20 @@ def unit_states(*units: str) -> Fact[dict[str, str]]:
 
 def command_exists(name: str) -> Fact[bool]:
     return Fact(f"which:{name}", f"command -v {q(name)}", lambda raw: raw.rc == 0)
+
+
+def _modes(raw: Raw) -> dict[str, str]:
+    """``stat -c '%a %U:%G %n'``: path -> ``mode owner:group``; a path or glob matching
+    nothing prints an error on stderr, no line."""
+    out = {}
+    for line in lines(raw):
+        mode, _, rest = line.partition(" ")
+        owner, _, path = rest.partition(" ")
+        if path:
+            out[path] = f"{mode} {owner}"
+    return out
+
+
+def modes_fact(key: str, *paths: str) -> Fact[dict[str, str]]:
+    """Mode and owner of ``paths`` (shell words: globs expand on the host)."""
+    return Fact(key, f"stat -c '%a %U:%G %n' {' '.join(paths)}", _modes)

@@ -9,7 +9,7 @@ from tasks.engine.facts import Fact, Facts, Raw
 from tasks.engine.shell import cmd
 from tasks.engine.step import Change, Step
 
-BASE_PACKAGES = ("ufw", "fail2ban", "python3-systemd", "unattended-upgrades")
+BASE_PACKAGES = ("ufw", "fail2ban", "python3-systemd", "unattended-upgrades", "auditd")
 
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 APT_OPTS = ("-q", "-y", "-o", "DPkg::Lock::Timeout=300", "-o", "Dpkg::Options::=--force-confdef",

@@ -27,6 +27,7 @@ from typing import Any
 from tasks.engine.facts import Fact, Facts, Raw, file_fact, lines, text
 from tasks.engine.shell import progress, q, write_file
 from tasks.engine.step import Change, Step
+from tasks.harden.facts import modes_fact
 
 DROP_IN_DIR = "/etc/ssh/sshd_config.d"
 DROP_IN = f"{DROP_IN_DIR}/00-stack-hardening.conf"
@@ -44,28 +45,58 @@ MACS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
 HOST_KEY_ALGORITHMS = ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"]
 HOST_KEYS = ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key"]
 
-# Keywords whose effective value we own: other drop-ins setting them are neutralised.
-MANAGED = {
-    "permitrootlogin": "no",
-    "passwordauthentication": "no",
-    "kbdinteractiveauthentication": "no",
-    "pubkeyauthentication": "yes",
-    "permitemptypasswords": "no",
-    "authenticationmethods": "publickey",
-    "x11forwarding": "no",
-    "maxauthtries": "3",
-    "logingracetime": "30",
-}
-_SPELLING = {
-    "permitrootlogin": "PermitRootLogin", "passwordauthentication": "PasswordAuthentication",
-    "kbdinteractiveauthentication": "KbdInteractiveAuthentication",
-    "pubkeyauthentication": "PubkeyAuthentication",
-    "permitemptypasswords": "PermitEmptyPasswords",
-    "authenticationmethods": "AuthenticationMethods", "x11forwarding": "X11Forwarding",
-    "maxauthtries": "MaxAuthTries", "logingracetime": "LoginGraceTime",
-}
-_NEUTRALISE = [*_SPELLING.values(), "ChallengeResponseAuthentication", "KexAlgorithms",
-               "Ciphers", "MACs", "HostKeyAlgorithms", "Port"]
+# The API port kubectl reaches through the SSH tunnel (tasks/cluster/access.py opens a
+# direct-tcpip channel to 127.0.0.1 on it): the only forwarding sshd allows.
+API_PORT = 6443
+PERMIT_OPEN = f"127.0.0.1:{API_PORT} localhost:{API_PORT}"
+
+# Keywords whose effective value we own, as spelled in the drop-in, with the value
+# ``sshd -T`` must print. Other drop-ins setting them are neutralised.
+SETTINGS: list[tuple[str, str]] = [
+    # who may log in, and how
+    ("PermitRootLogin", "no"),
+    ("PasswordAuthentication", "no"),
+    ("KbdInteractiveAuthentication", "no"),
+    ("PubkeyAuthentication", "yes"),
+    ("PermitEmptyPasswords", "no"),
+    ("AuthenticationMethods", "publickey"),
+    ("HostbasedAuthentication", "no"),
+    ("IgnoreRhosts", "yes"),
+    ("IgnoreUserKnownHosts", "yes"),
+    ("KerberosAuthentication", "no"),
+    ("KerberosOrLocalPasswd", "no"),
+    ("GSSAPIAuthentication", "no"),
+    ("StrictModes", "yes"),
+    ("PermitUserEnvironment", "no"),
+    # brute force and resource limits
+    ("MaxAuthTries", "2"),
+    ("LoginGraceTime", "30"),
+    ("MaxStartups", "10:30:100"),
+    ("MaxSessions", "10"),
+    # dead peers: probes inside the encrypted channel, not spoofable TCP keepalives
+    ("ClientAliveInterval", "300"),
+    ("ClientAliveCountMax", "3"),
+    ("TCPKeepAlive", "no"),
+    # forwarding: only local forwarding, only to the API on this host
+    ("AllowTcpForwarding", "local"),
+    ("PermitOpen", PERMIT_OPEN),
+    ("AllowAgentForwarding", "no"),
+    ("AllowStreamLocalForwarding", "no"),
+    ("GatewayPorts", "no"),
+    ("PermitTunnel", "no"),
+    ("X11Forwarding", "no"),
+    # what the session shows and logs
+    ("PrintLastLog", "no"),
+    ("Compression", "no"),
+    ("UseDNS", "no"),
+    ("LogLevel", "VERBOSE"),
+]
+MANAGED = {k.lower(): v for k, v in SETTINGS}
+# Debian's own keyword (the OS name in the version string): sshd -T does not print it.
+FILE_ONLY: list[tuple[str, str]] = [("DebianBanner", "no")]
+_NEUTRALISE = [*(k for k, _ in SETTINGS), *(k for k, _ in FILE_ONLY),
+               "ChallengeResponseAuthentication", "KexAlgorithms", "Ciphers", "MACs",
+               "HostKeyAlgorithms", "Port"]
 MAIN_CONFIG = "/etc/ssh/sshd_config"
 
 
@@ -98,9 +129,18 @@ def _rsa_bits(raw: Raw) -> int:
     return int(first[0]) if first and first[0].isdigit() else 0
 
 
-def _neutralise_targets(raw: Raw) -> list[str]:
-    """``grep -l`` output: other drop-ins that set keywords we manage."""
-    return [line for line in lines(raw) if line != DROP_IN]
+def other_drop_ins(key: str, folder: str, ours: str, keywords: Sequence[str]) -> Fact[list[str]]:
+    """The drop-ins in ``folder`` other than ``ours`` that set one of ``keywords``."""
+    pattern = "|".join(keywords)
+    return Fact(key, f"grep -liE '^[[:space:]]*({pattern})[[:space:]]' {folder}/*.conf",
+                lambda raw: [line for line in lines(raw) if line != ours])
+
+
+def neutralise(path: str, keywords: Sequence[str]) -> Change:
+    """Comment out ``keywords`` in another drop-in, so nobody reading it is misled."""
+    return Change(f"neutralise {path} (comment out settings we manage)",
+                  f"sed -i -E 's/^[[:space:]]*({'|'.join(keywords)})[[:space:]]/"
+                  f"# disabled by host.harden: &/I' {q(path)}\n")
 
 
 EFFECTIVE = Fact("sshd:effective", "sshd -T", _effective)
@@ -118,19 +158,25 @@ RSA_KEY_BITS = Fact("sshd:rsa-bits", "ssh-keygen -l -f /etc/ssh/ssh_host_rsa_key
 WEAK_MODULI = Fact("sshd:weak-moduli",
                    f"awk '$1 !~ /^#/ && NF >= 7 && $5 < {MIN_MODULUS}' /etc/ssh/moduli | wc -l",
                    lambda raw: int(text(raw).strip() or 0))
-_pattern = "|".join(_NEUTRALISE)
-OTHER_DROP_INS = Fact(
-    "sshd:other-drop-ins",
-    f"grep -liE '^[[:space:]]*({_pattern})[[:space:]]' {DROP_IN_DIR}/*.conf",
-    _neutralise_targets)
+CONFIG_MODE = "600"  # sshd's files hold the access policy: root reads them, nobody else
+
+
+MODES = modes_fact("sshd:modes", MAIN_CONFIG, f"{DROP_IN_DIR}/*.conf")
+OTHER_DROP_INS = other_drop_ins("sshd:other-drop-ins", DROP_IN_DIR, DROP_IN, _NEUTRALISE)
+
+
+def mode_problems(modes: dict[str, str]) -> list[str]:
+    """sshd's files readable or writable by anyone but root."""
+    return [path for path, got in modes.items() if got != f"{CONFIG_MODE} root:root"]
 
 
 def drop_in(supported_kex: set[str], ports: Sequence[int] = (22,)) -> str:
     kex = [k for k in KEX if k in supported_kex] or KEX[2:]
-    settings = [f"{_SPELLING[k]} {v}" for k, v in MANAGED.items()]
+    settings = [f"{k} {v}" for k, v in [*SETTINGS, *FILE_ONLY]]
     return "\n".join([
         "# Managed by k3s-vps-platform (inv host.harden): local edits are overwritten.",
-        "# Key-only logins, no root, modern algorithms (ssh-audit: Hardened Debian 12 v3).",
+        "# Key-only logins, no root, modern algorithms (ssh-audit: Hardened Debian 12 v3),",
+        f"# forwarding only to the Kubernetes API ({PERMIT_OPEN}).",
         *(f"Port {p}" for p in ports),
         *settings,
         *(f"HostKey {k}" for k in HOST_KEYS),
@@ -223,7 +269,7 @@ class Sshd(Step):
 
     def facts(self) -> Sequence[Fact[Any]]:
         return [EFFECTIVE, SUPPORTED_KEX, DROP_IN_CONTENT, HAS_INCLUDE, OTHER_DROP_INS,
-                MAIN_PORT_LINES, SOCKET]
+                MAIN_PORT_LINES, SOCKET, MODES]
 
     def wanted_ports(self, facts: Facts) -> tuple[int, ...]:
         if self.live_port_known:
@@ -236,14 +282,11 @@ class Sshd(Step):
         ports = self.wanted_ports(facts)
         changes: list[Change] = []
         wanted = drop_in(kex, ports)
-        if facts[DROP_IN_CONTENT] != wanted:
+        rewrite = facts[DROP_IN_CONTENT] != wanted
+        if rewrite:
             changes.append(Change(f"write {DROP_IN}", f"mkdir -p {DROP_IN_DIR}\n"
-                                  + write_file(DROP_IN, wanted, mode="0644")))
-        for path in facts[OTHER_DROP_INS]:
-            changes.append(Change(
-                f"neutralise {path} (comment out settings we manage)",
-                f"sed -i -E 's/^[[:space:]]*({_pattern})[[:space:]]/"
-                f"# disabled by host.harden: &/I' {q(path)}\n"))
+                                  + write_file(DROP_IN, wanted, mode=f"0{CONFIG_MODE}")))
+        changes += [neutralise(path, _NEUTRALISE) for path in facts[OTHER_DROP_INS]]
         if facts[MAIN_PORT_LINES]:
             changes.append(Change(
                 f"comment out Port in {MAIN_CONFIG} (the port is {DROP_IN}'s)",
@@ -252,6 +295,12 @@ class Sshd(Step):
         if not facts[HAS_INCLUDE]:
             changes.append(Change(f"include {DROP_IN_DIR}/*.conf from {MAIN_CONFIG}",
                                   f"sed -i '1i {INCLUDE_LINE}' {MAIN_CONFIG}\n"))
+        loose = [p for p in mode_problems(facts[MODES]) if not (p == DROP_IN and rewrite)]
+        if loose:
+            changes.append(Change(
+                f"chmod 0{CONFIG_MODE}, chown root:root {', '.join(loose)}",
+                f"chmod 0{CONFIG_MODE} {' '.join(q(p) for p in loose)}\n"
+                f"chown root:root {' '.join(q(p) for p in loose)}\n"))
         if not changes:
             changes += self._effective_drift(facts)
         if changes:
@@ -270,6 +319,8 @@ class Sshd(Step):
         out = [f"sshd -T: {key} is {effective.get(key, 'unset')!r}, want {value!r}"
                for key, value in expected_effective(facts[SUPPORTED_KEX], ports).items()
                if effective.get(key) != value]
+        out += [f"{path} is {facts[MODES][path]}, want {CONFIG_MODE} root:root"
+                for path in mode_problems(facts[MODES])]
         listening = facts[SOCKET]
         if listening is not None and listening != tuple(sorted(ports)):
             out.append(f"ssh.socket listens on {', '.join(map(str, listening)) or 'nothing'},"

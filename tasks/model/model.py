@@ -105,11 +105,24 @@ class Updates:
 
 
 @dataclass(frozen=True)
+class Kernel:
+    accept_ra: Literal["auto", "yes", "no"] = spec(
+        "auto", doc="IPv6 router advertisements. auto: kept where the host gets IPv6 by"
+        " them (it has a route learnt from one), turned off (with autoconfiguration)"
+        " elsewhere; yes or no to decide.")
+    allow_modules: list[str] = spec(
+        doc="Kernel modules host.harden blocks that this host needs after all (sctp for"
+        " SCTP Services, udf to mount DVD images, ...).", rule=rules.KERNEL_MODULE,
+        factory=list)
+
+
+@dataclass(frozen=True)
 class HostLayer:
     ssh: Ssh = spec(Ssh(), doc="sshd and SSH client settings.")
     firewall: Firewall = spec(Firewall(), doc="UFW settings.")
     fail2ban: Fail2ban = spec(Fail2ban(), doc="fail2ban sshd jail.")
     updates: Updates = spec(Updates(), doc="Automatic security updates.")
+    kernel: Kernel = spec(Kernel(), doc="Kernel settings and modules.")
     deadman_seconds: int = spec(300, doc="Seconds after which SSH/firewall changes roll back"
                                 " unless a fresh SSH login confirms them.",
                                 rule=rules.int_range(30, 3600))

@@ -105,6 +105,7 @@ REPO_PATH = pattern("a path inside the repository such as ./clusters/vps",
                     r"\./[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*/?")
 TIME_OF_DAY = pattern("a time such as 04:00", r"([01][0-9]|2[0-3]):[0-5][0-9]")
 DEB_PACKAGE = pattern("a Debian package name", r"[a-z0-9][a-z0-9+.-]+")
+KERNEL_MODULE = pattern("a kernel module name such as sctp", r"[a-z0-9][a-z0-9_-]{0,55}")
 
 # An image with an explicit tag or digest; ':latest' is refused (pin what you run).
 _IMAGE = (r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+"

@@ -112,8 +112,49 @@ def test_4_sshd_effective_configuration(vm: LabVm) -> None:
     assert effective["pubkeyauthentication"] == "yes"
     assert effective["port"] == "22"
     assert effective["hostkeyalgorithms"] == "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"
+    assert {k: effective[k] for k in WANTED_SSHD} == WANTED_SSHD
+    modes = sudo(vm, "stat -c '%a %U:%G %n' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf")
+    assert {line.split(" ", 1)[0] for line in modes.splitlines()} == {"600"}, modes
+    assert "root:root" in modes and modes.count("root:root") == len(modes.splitlines())
     assert "# disabled by host.harden" in sudo(
         vm, "cat /etc/ssh/sshd_config.d/50-cloud-init.conf")
+
+
+WANTED_SSHD = {
+    "loglevel": "VERBOSE", "maxauthtries": "2", "maxstartups": "10:30:100",
+    "clientaliveinterval": "300", "clientalivecountmax": "3", "tcpkeepalive": "no",
+    "allowagentforwarding": "no", "allowtcpforwarding": "local",
+    "permitopen": "127.0.0.1:6443 localhost:6443", "allowstreamlocalforwarding": "no",
+    "x11forwarding": "no", "printlastlog": "no", "ignoreuserknownhosts": "yes",
+    "kerberosorlocalpasswd": "no", "compression": "no", "permittunnel": "no",
+}
+
+
+def test_4b_only_the_api_tunnel_is_forwarded(vm: LabVm) -> None:
+    """A direct-tcpip channel to 127.0.0.1:6443 is let through (nothing listens there
+    yet: "connect failed"), one to any other port is refused by sshd itself."""
+    client = vm.connect()
+    try:
+        transport = client.get_transport()
+        assert transport is not None
+        codes = {}
+        for port in (6443, 22):
+            with pytest.raises(paramiko.ChannelException) as info:
+                transport.open_channel("direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0))
+            codes[port] = info.value.code
+    finally:
+        client.close()
+    assert codes == {6443: paramiko.common.OPEN_FAILED_CONNECT_FAILED,
+                     22: paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED}
+
+
+def test_4c_ssh_client_defaults(vm: LabVm) -> None:
+    effective = dict(line.split(" ", 1) for line in
+                     vm.run("ssh -G localhost").stdout.splitlines() if " " in line)
+    assert {k: effective[k] for k in ("forwardagent", "forwardx11", "passwordauthentication",
+                                      "gssapiauthentication", "hashknownhosts")} == {
+        "forwardagent": "no", "forwardx11": "no", "passwordauthentication": "no",
+        "gssapiauthentication": "no", "hashknownhosts": "yes"}
 
 
 def test_5_password_and_root_logins_are_refused(vm: LabVm) -> None:
@@ -141,6 +182,66 @@ def test_6_firewall_rules_on_the_host(vm: LabVm) -> None:
     assert sudo(vm, "sysctl -n net.ipv4.ip_forward").strip() == "1"
 
 
+WANTED_SYSCTL = {
+    "net.ipv4.conf.all.rp_filter": "2", "net.ipv4.conf.all.secure_redirects": "0",
+    "net.ipv4.conf.default.log_martians": "1", "net.ipv4.tcp_rfc1337": "1",
+    "net.ipv4.icmp_ratelimit": "100", "net.ipv4.icmp_ratemask": "88089",
+    "kernel.sysrq": "0", "kernel.kptr_restrict": "2", "net.core.bpf_jit_harden": "2",
+    "kernel.unprivileged_bpf_disabled": "1",
+}
+
+
+def test_6b_kernel_settings_and_ipv6_by_router_advertisement(vm: LabVm) -> None:
+    """qemu's user network hands out IPv6 by router advertisement, as many VPS providers
+    do: the hardening keeps accepting them, and the route learnt from one stays."""
+    keys = " ".join(WANTED_SYSCTL)
+    live = dict(line.split(" = ", 1) for line in sudo(vm, f"sysctl {keys}").splitlines())
+    assert live == WANTED_SYSCTL
+    assert sudo(vm, "sysctl -n net.ipv6.conf.default.accept_ra").strip() == "1"
+    assert "proto ra" in sudo(vm, "ip -6 route show default")
+
+
+def test_6c_unused_modules_cannot_load_overlay_can(vm: LabVm) -> None:
+    config = sudo(vm, "modprobe -c")
+    for module in ("cramfs", "udf", "dccp", "sctp", "usb_storage", "squashfs", "vfat"):
+        assert f"install {module} /bin/false" in config, module
+    refused = vm.run("sudo -n modprobe dccp", check=False)
+    assert refused.rc != 0
+    assert vm.run("sudo -n modprobe -n -v overlay", check=False).rc == 0
+
+
+def test_6d_login_files_and_mounts(vm: LabVm) -> None:
+    defs = dict(line.split(None, 1) for line in sudo(
+        vm, "grep -E '^(UMASK|PASS_MAX_DAYS|PASS_MIN_DAYS|PASS_WARN_AGE)[[:space:]]'"
+            " /etc/login.defs").splitlines())
+    assert {k: v.strip() for k, v in defs.items()} == {
+        "UMASK": "027", "PASS_MAX_DAYS": "60", "PASS_MIN_DAYS": "7", "PASS_WARN_AGE": "7"}
+    modes = sudo(vm, "stat -c '%a %n' /etc/crontab /etc/cron.d /etc/cron.daily"
+                     " /usr/lib/openssh/ssh-keysign /usr/bin/chfn /usr/bin/sudo")
+    assert modes.splitlines() == ["600 /etc/crontab", "700 /etc/cron.d", "700 /etc/cron.daily",
+                                  "755 /usr/lib/openssh/ssh-keysign", "755 /usr/bin/chfn",
+                                  "4755 /usr/bin/sudo"]
+    assert "root root 755 /usr/lib/openssh/ssh-keysign" in sudo(vm, "dpkg-statoverride --list")
+    options = set(sudo(vm, "findmnt -n -o OPTIONS /dev/shm").strip().split(","))
+    assert {"noexec", "nodev", "nosuid"} <= options
+    assert sudo(vm, "sysctl -n kernel.core_pattern").strip() == "|/bin/false"
+    assert vm.run("ulimit -Hc").stdout.strip() == "0"
+
+
+def test_6e_auditd_records_identity_sudoers_sshd_and_time(vm: LabVm) -> None:
+    rules = sudo(vm, "auditctl -l")
+    for rule in ("-w /etc/passwd -p wa -k identity", "-w /etc/sudoers.d -p wa -k sudoers",
+                 "-w /etc/ssh/sshd_config.d -p wa -k sshd",
+                 "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime"
+                 " -F key=time-change"):
+        assert rule in rules, rules
+    sudo(vm, "echo '#' >/etc/sudoers.d/zz-audit-test && rm /etc/sudoers.d/zz-audit-test")
+    # --input-logs: without a terminal, ausearch would read stdin instead of the log
+    assert "zz-audit-test" in sudo(vm, "ausearch --input-logs -k sudoers -i")
+    conf = sudo(vm, "grep -E '^(max_log_file_action|num_logs) ' /etc/audit/auditd.conf")
+    assert conf.splitlines() == ["num_logs = 5", "max_log_file_action = ROTATE"]
+
+
 def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
     status = sudo(vm, "fail2ban-client status sshd")
     assert "Status for the jail: sshd" in status
@@ -156,7 +257,7 @@ def test_7_fail2ban_jail_bans_and_unbans(vm: LabVm) -> None:
 def test_8_second_run_changes_nothing(vm: LabVm) -> None:
     r = inv("host.harden", "-i", str(vm.inventory), "--verbose")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert re.search(r"summary: 8 ok, 0 changed, 0 failed", r.stdout), r.stdout
+    assert re.search(r"summary: 15 ok, 0 changed, 0 failed", r.stdout), r.stdout
     trips = int(re.search(r"round trips: \S+: (\d+)", r.stdout).group(1))  # type: ignore[union-attr]
     assert trips <= 2, r.stdout  # connect probe + one batch of facts
 

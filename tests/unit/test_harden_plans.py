@@ -37,10 +37,10 @@ def summaries(step: Any, f: Facts) -> list[str]:
 
 @pytest.mark.parametrize(("dpkg", "rc", "expected"), [
     # known to dpkg, not installed
-    ("ufw\tun \nfail2ban\tii \npython3-systemd\tii \nunattended-upgrades\tii \n", 0,
-     ["install ufw"]),
+    ("ufw\tun \nfail2ban\tii \npython3-systemd\tii \nunattended-upgrades\tii \nauditd\tii \n",
+     0, ["install ufw"]),
     # some names unknown: dpkg exits 1, the lines it did print still count
-    ("ufw\trc \nfail2ban\tii \n", 1, ["install ufw python3-systemd unattended-upgrades"]),
+    ("ufw\trc \nfail2ban\tii \n", 1, ["install ufw python3-systemd unattended-upgrades auditd"]),
 ])
 def test_packages_read_dpkg_whatever_its_exit_code(dpkg: str, rc: int,
                                                    expected: list[str]) -> None:
@@ -343,3 +343,91 @@ def test_inter_node_ports_between_nodes_only() -> None:
                                   "hosts": [{**host, "name": "s1", "address": "203.0.113.1"}]})
     assert not [r for r in firewall_policy(single, 22, single.hosts[0]).rules()
                 if "8472" in r or "10250" in r]  # one node: nothing opened
+
+
+# sshd forwarding ------------------------------------------------------------------------
+
+def test_sshd_forwarding_allows_exactly_the_api_tunnel() -> None:
+    """kubectl's tunnel (tasks/cluster/access.py) opens a direct-tcpip channel to
+    127.0.0.1 on the API port: the one destination sshd's PermitOpen lets through."""
+    import inspect
+
+    from tasks.cluster import access
+
+    assert sshd.MANAGED["allowtcpforwarding"] == "local"
+    assert sshd.MANAGED["permitopen"] == "127.0.0.1:6443 localhost:6443"
+    assert access.API_PORT == sshd.API_PORT == 6443
+    assert 'ssh.tunnel("127.0.0.1", API_PORT)' in inspect.getsource(access)
+
+
+def test_sysctl_says_why_router_advertisements_stay() -> None:
+    ra = data_facts("sysctl/ipv6-by-router-advertisement.yaml")
+    assert sysctl.Sysctl().notes(ra) == [
+        "IPv6 router advertisements kept: this host has routes learnt from them"
+        " (host.kernel.accept_ra: no refuses them anyway)"]
+    assert sysctl.Sysctl("no").notes(ra) == sysctl.Sysctl("yes").notes(ra) == []
+    assert sysctl.Sysctl().notes(data_facts("sysctl/fresh-debian-12.yaml")) == []
+
+
+# kernel modules -------------------------------------------------------------------------
+
+def test_modules_say_which_stay_loadable_and_why() -> None:
+    from tasks.harden import modules
+
+    f = data_facts("modules/efi-snaps-and-an-allowed-module.yaml")
+    assert modules.Modules(["sctp"]).notes(f) == [
+        "left loadable: udf (loaded now), squashfs (a mounted filesystem), vfat (loaded now),"
+        " sctp (host.kernel.allow_modules lists it)"]
+    assert modules.Modules().notes(data_facts("modules/fresh-debian-12.yaml")) == []
+
+
+def test_modules_never_block_what_k3s_and_containers_load() -> None:
+    from tasks.harden import modules
+
+    names = {m for m, _ in modules.CANDIDATES}
+    assert not names & {"overlay", "br_netfilter", "vxlan", "nf_conntrack", "ip_tables",
+                        "iptable_nat", "xt_conntrack", "ext4", "xfs", "btrfs"}
+
+
+# login.defs and /etc/fstab edits, run for real on copies --------------------------------
+
+def run_on_copy(script: str, path: str, copy: Path) -> None:
+    result = LocalTarget().run(script.replace(path, str(copy)))
+    assert result.ok, result.stderr
+
+
+def test_login_defs_values_replaced_in_place_or_appended(tmp_path: Path) -> None:
+    from tasks.harden import login
+
+    copy = tmp_path / "login.defs"
+    copy.write_text("# UMASK 022 in a comment stays\nUMASK\t\t022\nPASS_MAX_DAYS\t99999\n"
+                    "MAIL_DIR /var/mail\n")
+    grep = "".join(line + "\n" for line in copy.read_text().splitlines()
+                   if line.split()[0] in dict(login.LOGIN_DEFS_VALUES))
+    f = facts(d=(login.DEFS, grep), l=(login.LIMITS_FILE, login.LIMITS_CONTENT))
+    (change,) = login.Login().plan(f)
+    run_on_copy(change.script, login.LOGIN_DEFS, copy)
+    assert copy.read_text() == (
+        "# UMASK 022 in a comment stays\nUMASK\t027\nPASS_MAX_DAYS\t60\nMAIL_DIR /var/mail\n"
+        "PASS_MIN_DAYS\t7\nPASS_WARN_AGE\t7\nLOGIN_RETRIES\t5\nLOGIN_TIMEOUT\t60\n"
+        "ENCRYPT_METHOD\tSHA512\n")
+
+
+@pytest.mark.parametrize("fstab", [
+    "UUID=1 / ext4 errors=remount-ro 0 1\ntmpfs /dev/shm tmpfs defaults,nosuid,nodev 0 0\n"
+    "UUID=2 none swap sw 0 0\n",
+    "UUID=1 / ext4 errors=remount-ro 0 1\nUUID=2 none swap sw 0 0\n",
+])
+def test_fstab_gets_exactly_one_hardened_dev_shm_line(tmp_path: Path, fstab: str) -> None:
+    from tasks.harden import mounts
+
+    copy = tmp_path / "fstab"
+    copy.write_text(fstab)
+    line = next((x for x in fstab.splitlines() if " /dev/shm " in x), "")
+    f = facts(s=(mounts.STATE, f"rw,nosuid,nodev,noexec\n--\n{line}\n"))
+    (change,) = mounts.DevShm().plan(f)
+    run_on_copy(change.script, mounts.FSTAB, copy)
+    kept = [x for x in copy.read_text().splitlines() if " /dev/shm " not in x]
+    assert kept == [x for x in fstab.splitlines() if " /dev/shm " not in x]
+    assert [x for x in copy.read_text().splitlines() if " /dev/shm " in x] == [
+        "tmpfs /dev/shm tmpfs defaults,nosuid,nodev,noexec 0 0"]
