@@ -15,7 +15,7 @@ from tasks.cli import HELP, session, user_errors
 def harden(c: Context, inventory: str | None = None, check: bool = False,
            verbose: bool = False, host: str | None = None,
            trust_new_host_key: bool = False) -> None:
-    """Harden the hosts: packages, sshd, UFW, fail2ban, sysctl, automatic updates."""
+    """Harden the hosts: packages, sshd, UFW, fail2ban, kernel, login, files, auditd, updates."""
     with user_errors():
         s = session(inventory, check=check, verbose=verbose, host=host,
                     trust_new_host_key=trust_new_host_key)
