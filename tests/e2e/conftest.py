@@ -24,6 +24,22 @@ from tasks.labvm.net import HOST
 
 NAME_ENV, KEEP_ENV = "STACK_LAB_E2E_NAME", "STACK_LAB_KEEP"
 
+#: The order the e2e modules share the one VM in: the lab's own checks while it is still
+#: a fresh VPS (hardening turns password logins off...), harden, K3s on the hardened host,
+#: then backup/restore (it installs, uninstalls and reinstalls K3s, so it comes last:
+#: before test_harden it would leave the API port listening and K3s installed).
+MODULE_ORDER = ("test_lab_boot", "test_harden", "test_k3s", "test_backup")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the e2e modules in :data:`MODULE_ORDER` (tests keep their order inside each)."""
+    def rank(item: pytest.Item) -> int:
+        if item.path.stem in MODULE_ORDER:
+            return MODULE_ORDER.index(item.path.stem)
+        return -1 if "e2e" not in item.path.parts else len(MODULE_ORDER)
+
+    items.sort(key=rank)
+
 
 @dataclass(frozen=True)
 class Ran:
@@ -81,14 +97,6 @@ class LabVm:
         if check and rc != 0:
             pytest.fail(f"{command!r} on {self.name}: exit {rc}: {ran.stderr.strip()[-500:]}")
         return ran
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the lab's own checks first, while the shared VM is still a fresh VPS.
-
-    Other e2e modules change the VM (hardening turns password logins off...).
-    """
-    items.sort(key=lambda item: item.path.name != "test_lab_boot.py")
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,9 @@ def test_the_release_values_are_what_validate_renders_and_lints(
     """One source: the values `helm upgrade` reads on stdin are those inv validate gave
     `helm template` and `helm lint` for charts/apps."""
     from tasks.stack.validate.run import validate_context
+    from tests.unit.validate_fixtures import need_crd_schemas
 
+    need_crd_schemas()  # the default render has custom resources
     seen: dict[str, list[dict[str, Any]]] = {"template": [], "lint": []}
     template, lint = helm.template, helm.lint
 

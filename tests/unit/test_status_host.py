@@ -37,7 +37,7 @@ HEALTHY = [
     "  ok    dead-man switch  disarmed",
     "  ok    security updates none pending",
     "drift",
-    "  ok    vps1: host       as host.harden leaves it (8 steps)",
+    "  ok    vps1: host       as host.harden leaves it (15 steps)",
     "healthy: 6 checks",
 ]
 FIX = " " * 8 + "fix: "
