@@ -22,10 +22,10 @@ from tasks.tooling.catalog import TOOLS
 from tasks.tooling.fetch import sha256_file
 from tasks.tooling.install import installed
 from tasks.tooling.lookup import TOOLS_DIR
+from tests.unit.inventory_text import OPENSSH_HEADER
 from tests.unit.secrets_repo import SOPS_VERSION, new_key, real_sops
 
 CANARY = "CANARY-doctor-3e9d1"
-OPENSSH_HEADER = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
 SECRET = f"""\
 apiVersion: v1
 kind: Secret

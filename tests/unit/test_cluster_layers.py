@@ -19,6 +19,7 @@ from tasks.cluster.kube import Tools
 from tasks.flux import keys
 from tasks.ingress import cert_manager_cause
 from tests.unit.cluster_catalog import SECRET, ToolsTarget, session
+from tests.unit.inventory_text import OPENSSH_HEADER
 
 TOOLS = Tools("/opt/kubectl", "/opt/helm", helm_major=4)
 ARCHIVE = lambda r: Path(f"/charts/{r.chart}-{r.version}.tgz")  # noqa: E731
@@ -144,7 +145,7 @@ def test_the_deploy_key_is_made_in_memory_as_openssh_ed25519() -> None:
     import paramiko
 
     private, public = keys.new_deploy_key("flux-vps")
-    assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    assert private.startswith(OPENSSH_HEADER)
     assert public.startswith("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5") and public.endswith(" flux-vps")
     import io
     loaded = paramiko.Ed25519Key.from_private_key(io.StringIO(private))

@@ -22,6 +22,7 @@ from tasks.engine.report import Status
 from tasks.engine.target import LocalTarget
 from tasks.model.model import Host
 from tests.standins.harness import Call, Standins
+from tests.unit.inventory_text import OPENSSH_HEADER
 from tests.unit.secrets_repo import CANARIES
 from tests.unit.stack_standins import Stack, stack
 
@@ -185,7 +186,7 @@ def test_the_plan_before_k3s_exists_lists_every_layer_from_the_repository(
     monkeypatch.setattr(Session, "connect", connect)
     before = st.standins.objects()
     key = st.inventory.parent / "id_ed25519"
-    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnever used\n")
+    key.write_text(OPENSSH_HEADER + "never used\n")
     st.inventory.write_text(st.inventory.read_text().replace("~/.ssh/id_ed25519", str(key)))
     deploy.all_(Context(), inventory=str(st.inventory), check=True, json=True,
                 from_="ingress.certs")  # returns: exit 0

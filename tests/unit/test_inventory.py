@@ -14,10 +14,11 @@ import yaml
 from tasks.engine.errors import InventoryError
 from tasks.model import load
 from tasks.model.load import SCHEMA_PATH, schema, schema_text
+from tests.unit.inventory_text import OPENSSH_HEADER
 
 REPO = Path(__file__).resolve().parents[2]
 # Only the first line of a key file is checked (load() refuses a .pub file or junk).
-FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot really a key\n"
+FAKE_KEY = OPENSSH_HEADER + "not really a key\n"
 
 
 def minimal(tmp_path: Path) -> dict:
