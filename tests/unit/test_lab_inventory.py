@@ -10,6 +10,7 @@ import pytest
 from tasks.labvm import inventory_file
 from tasks.labvm.inventory_file import LabHost
 from tasks.model import load
+from tests.unit.inventory_text import OPENSSH_HEADER
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def lab_host(name: str, port: int, keys: list[paramiko.PKey]) -> LabHost:
 def make_lab(root: Path, hosts: list[LabHost]) -> None:
     for h in hosts:
         (root / h.name).mkdir(parents=True)
-        (root / h.name / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+        (root / h.name / "id_ed25519").write_text(OPENSSH_HEADER)
     inventory_file.write(root, hosts)
 
 

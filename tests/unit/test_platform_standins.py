@@ -21,6 +21,7 @@ from tasks.engine.step import Step
 from tasks.stack.render import Document, Release
 from tests.standins.harness import Standins, chart_archive
 from tests.unit.cluster_catalog import ToolsTarget, session
+from tests.unit.inventory_text import OPENSSH_HEADER
 
 CANARY = "canary-" + "5e7a91c0d4b2"
 TRAEFIK = [  # what K3s's bundled Traefik chart has made, with our NodePorts applied
@@ -36,7 +37,7 @@ TRAEFIK = [  # what K3s's bundled Traefik chart has made, with our NodePorts app
 FLUX_SECRETS = [
     {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
      "metadata": {"name": "flux-system", "namespace": "flux-system"},
-     "stringData": {"identity": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{CANARY}\n",
+     "stringData": {"identity": f"{OPENSSH_HEADER}{CANARY}\n",
                     "identity.pub": "ssh-ed25519 AAAA flux-vps", "known_hosts": "github.com x"}},
     {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
      "metadata": {"name": "sops-age", "namespace": "flux-system"},
