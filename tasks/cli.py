@@ -6,11 +6,13 @@ Tasks stay thin: they parse options, call :func:`session`, then a plain function
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from invoke.context import Context
 from invoke.exceptions import Exit
+from invoke.tasks import Task, task
 
 from tasks.engine.errors import UserError
 from tasks.engine.report import Reporter, Summary
@@ -137,3 +139,26 @@ def session(inventory: str | None = None, *, check: bool = False, verbose: bool 
     if host:
         s.inventory.host(host)
     return s
+
+
+CLUSTER_LAYER_OPTIONS = ("inventory", "check", "verbose", "trust-new-host-key")
+
+
+def cluster_layer_task(name: str, converge: Callable[[Session], object], doc: str) -> Task[
+        Callable[..., None]]:
+    """The task of a cluster layer (``inv ingress.certs`` and the like): the inventory,
+    plan mode, verbose and first contact as options, then ``converge`` and the summary."""
+
+    def body(c: Context, inventory: str | None = None, check: bool = False,
+             verbose: bool = False, trust_new_host_key: bool = False) -> None:
+        with user_errors():
+            s = session(inventory, check=check, verbose=verbose,
+                        trust_new_host_key=trust_new_host_key)
+            converge(s)
+            s.finish()
+
+    body.__name__ = body.__qualname__ = name
+    body.__doc__ = doc
+    made: Task[Callable[..., None]] = task(
+        name=name, help={option: HELP[option] for option in CLUSTER_LAYER_OPTIONS})(body)
+    return made

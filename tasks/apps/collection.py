@@ -8,19 +8,11 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from tasks import apps as layer
-from tasks.cli import HELP, session, user_errors
+from tasks.cli import HELP, cluster_layer_task, session, user_errors
 
-
-@task(help={"inventory": HELP["inventory"], "check": HELP["check"], "verbose": HELP["verbose"],
-            "trust-new-host-key": HELP["trust-new-host-key"]})
-def deploy(c: Context, inventory: str | None = None, check: bool = False, verbose: bool = False,
-           trust_new_host_key: bool = False) -> None:
-    """Our chart (charts/apps) after its namespace and Secrets; the Ingress's certificate Ready."""
-    with user_errors():
-        s = session(inventory, check=check, verbose=verbose,
-                    trust_new_host_key=trust_new_host_key)
-        layer.deploy(s)
-        s.finish()
+deploy = cluster_layer_task(
+    "deploy", layer.deploy,
+    "Our chart (charts/apps) after its namespace and Secrets; the Ingress's certificate Ready.")
 
 
 @task(help={"name": "only this app (api-gateway...) or pod, Ready or not; default: every"

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from invoke.collection import Collection
-from invoke.context import Context
-from invoke.tasks import task
 
 from tasks import kafka as layer
-from tasks.cli import HELP, session, user_errors
+from tasks.cli import cluster_layer_task
 
-
-@task(help={"inventory": HELP["inventory"], "check": HELP["check"], "verbose": HELP["verbose"],
-            "trust-new-host-key": HELP["trust-new-host-key"]})
-def deploy(c: Context, inventory: str | None = None, check: bool = False, verbose: bool = False,
-           trust_new_host_key: bool = False) -> None:
-    """Strimzi (pinned chart), the NetworkPolicy, Kafka my-cluster, its topics and user Ready."""
-    with user_errors():
-        s = session(inventory, check=check, verbose=verbose,
-                    trust_new_host_key=trust_new_host_key)
-        layer.run(s)
-        s.finish()
-
+deploy = cluster_layer_task(
+    "deploy", layer.run,
+    "Strimzi (pinned chart), the NetworkPolicy, Kafka my-cluster, its topics and user Ready.")
 
 ns = Collection("kafka", deploy)
