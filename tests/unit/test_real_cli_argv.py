@@ -9,7 +9,6 @@ arguments) is a bug in the command line, found here rather than on a user's clus
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tasks.cluster.kube import Tools
 from tasks.engine.command import Command
 from tasks.repo import REPO_ROOT
 from tests.unit.cluster_catalog import all_steps
+from tests.unit.local_http import closed_port, write_kubeconfig
 
 BIN = REPO_ROOT / ".cache" / "bin"
 KUBECTL = BIN / "kubectl-v33"
@@ -31,23 +31,10 @@ USAGE = ("unknown flag", "unknown shorthand", "unknown command", "accepts ",
          "error: you must specify", "must specify one of")
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{closed_port()}"}}}}]
-users: [{{name: u, user: {{token: not-a-secret}}}}]
-contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
-current-context: c
-""")
-    return path
+    return write_kubeconfig(tmp_path_factory.mktemp("kube") / "config",
+                            f"https://127.0.0.1:{closed_port()}")
 
 
 def cases() -> list[tuple[str, str, Tools]]:

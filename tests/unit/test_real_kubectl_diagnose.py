@@ -13,9 +13,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +28,7 @@ from tasks.engine.target import LocalTarget, gather
 from tasks.repo import REPO_ROOT
 from tests.standins.harness import Standins
 from tests.unit.diagnose_cases import PREVIOUS_NOT_FOUND, load, log_outputs
+from tests.unit.local_http import serve_handler, write_kubeconfig
 
 KUBECTL = REPO_ROOT / ".cache" / "bin" / "kubectl-v33"
 RESOURCES = [("pods", "Pod", "pod"), ("events", "Event", "event"), ("secrets", "Secret", "secret"),
@@ -116,19 +116,8 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     Api.logs = {(p["metadata"]["name"], c): text for case in CASES
                 for p in load(case, "pods.json")["items"]
                 for c, text in log_outputs(case).items()}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    path = tmp_path_factory.mktemp("api") / "config"
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{server.server_port}"}}}}]
-users: [{{name: u, user: {{token: not-a-secret}}}}]
-contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
-current-context: c
-""")
-    yield path
-    server.shutdown()
+    with serve_handler(Api) as url:
+        yield write_kubeconfig(tmp_path_factory.mktemp("api") / "config", url)
 
 
 def facts(tools: Tools) -> list[Fact[Any]]:

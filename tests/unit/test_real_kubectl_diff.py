@@ -9,9 +9,8 @@ it lays out the folders kdiff reads (the stand-in kubectl in tests/standins/ doe
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from tasks.engine.facts import Facts
 from tasks.engine.target import LocalTarget, gather
 from tasks.repo import REPO_ROOT
 from tasks.stack.render import Document
+from tests.unit.local_http import serve_handler, write_kubeconfig
 
 KUBECTL = REPO_ROOT / ".cache" / "bin" / "kubectl-v33"
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "probe"}}
@@ -71,19 +71,8 @@ class Api(BaseHTTPRequestHandler):
 def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if not KUBECTL.is_file():
         pytest.skip(f"{KUBECTL} missing: run .ci/install-helm (real kubectl 1.33.9)")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    path = tmp_path_factory.mktemp("api") / "config"
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{server.server_port}"}}}}]
-users: [{{name: u, user: {{token: not-a-secret}}}}]
-contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
-current-context: c
-""")
-    yield path
-    server.shutdown()
+    with serve_handler(Api) as url:
+        yield write_kubeconfig(tmp_path_factory.mktemp("api") / "config", url)
 
 
 def plan(env: dict[str, str]) -> list[str]:
