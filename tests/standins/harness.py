@@ -39,6 +39,9 @@ import pytest
 import yaml
 
 from tasks.cluster.kube import Tools
+from tasks.engine.converge import converge
+from tasks.engine.report import Reporter, Status, Summary
+from tasks.engine.step import Step
 from tasks.engine.target import LocalTarget
 from tests.standins.standin_common import (
     STATE_ENV,
@@ -157,6 +160,29 @@ class Standins:
         return LocalTarget(name="cluster standin", env=self.env(tools))
 
     # what happened ---------------------------------------------------------------------
+    def converge(self, tools: Tools, *layers: Sequence[Step]) -> Converged:
+        """Our real converge over each layer's steps in turn (stopping at a layer that
+        fails), against the stand-ins, with the reporter's output kept."""
+        out = io.StringIO()
+        summary = Summary()
+        ok = all(converge(self.target(tools), steps, check=False, reporter=Reporter(out),
+                          summary=summary) for steps in layers)
+        return Converged(ok, summary, out.getvalue())
+
+    def carried_on_stdin_only(self, secret: str, text: str) -> list[Call]:
+        """Assert ``secret`` reached the stand-ins only ever on stdin: never in an argv,
+        an environment, their output or ``text`` (what we printed). The calls that
+        carried it are returned (at least one)."""
+        assert secret not in text
+        calls = self.calls()
+        for call in calls:
+            assert secret not in " ".join(call.argv)
+            assert secret not in json.dumps(call.env)
+            assert secret not in call.stdout and secret not in call.stderr
+        carried = [c for c in calls if secret.encode() in c.stdin]
+        assert carried, "the secret never reached the cluster"
+        return carried
+
     def calls(self, binary: str | None = None) -> list[Call]:
         path = self.state.root / "calls.jsonl"
         out = []
@@ -296,6 +322,18 @@ class Standins:
         ``service_proxy`` ({"ns/service:port": {path: body}}: ``kubectl get --raw``),
         ``node_proxy`` ({"node": {path: body}}: the kubelet through the node proxy)."""
         self.state.set_config(**values)
+
+
+@dataclass
+class Converged:
+    """What :meth:`Standins.converge` gives back."""
+
+    ok: bool
+    summary: Summary
+    text: str
+
+    def outcomes(self) -> list[tuple[str, Status]]:
+        return [(o.step_id, o.status) for o in self.summary.outcomes]
 
 
 def chart_archive(folder: Path, name: str, version: str, *, app_version: str = "",
