@@ -76,8 +76,11 @@ def read_inventory(path: Path) -> Inventory:
 def _host_checks(loaded: Loaded, host: Host, connectable: bool, env: Env) -> list[Finding]:
     s = loaded.data.host.ssh
     ports = host.connect_ports(s.port)
-    timeout = min(float(s.connect_timeout), env.ssh_timeout)
-    port_finding, port = ssh.check_port(host.name, host.address, ports, timeout)
+    # A TCP connect is the kernel's answer, quick however loaded the host is: capped so a
+    # dead address costs seconds. The handshake waits for sshd itself, which a slow host
+    # answers late: it gets host.ssh.connect_timeout, as the tasks give it.
+    port_finding, port = ssh.check_port(host.name, host.address, ports,
+                                        min(float(s.connect_timeout), env.ssh_timeout))
     out = [port_finding]
     k3s_running: bool | None = None
     if port is None:
@@ -85,7 +88,7 @@ def _host_checks(loaded: Loaded, host: Host, connectable: bool, env: Env) -> lis
         out += [skipped(f"{host.name} {c}", why) for c in ("host key", "login", "sudo")]
     else:
         out.append(ssh.check_host_key(host.name, host.address, port, ports, loaded.known_hosts,
-                                      timeout))
+                                      float(s.connect_timeout)))
         if out[-1].status is not Status.OK:
             out += [skipped(f"{host.name} {c}", "host key not verified") for c in
                     ("login", "sudo")]

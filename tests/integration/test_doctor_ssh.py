@@ -5,9 +5,14 @@ Nothing may be written: known_hosts stays as it was (or absent) whatever the hos
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -197,3 +202,75 @@ def test_a_missing_key_file_skips_only_login_and_sudo(local_sshd: LocalSshd, tmp
     assert (found["vps1 login"], found["vps1 sudo"]) == (
         Finding("vps1 login", Status.SKIPPED, why), Finding("vps1 sudo", Status.SKIPPED, why))
     assert found["secrets"].status is Status.OK  # the rest still ran
+
+
+@contextmanager
+def slow_sshd(upstream: int, delay: float) -> Iterator[int]:
+    """A port in front of the real sshd that holds each connection ``delay`` seconds
+    before sshd sees it: the banner comes that late, as from a host under heavy load
+    (TCP is accepted at once, as the kernel of a loaded host still does)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def handle(client: socket.socket) -> None:
+        if stop.wait(delay):
+            client.close()
+            return
+        with client, socket.create_connection(("127.0.0.1", upstream)) as up:
+            back = threading.Thread(target=pump, args=(up, client), daemon=True)
+            back.start()
+            pump(client, up)
+            back.join(10)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = server.accept()
+                threading.Thread(target=handle, args=(client,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_slow_sshd_gets_the_inventorys_connect_timeout(local_sshd: LocalSshd,
+                                                          tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """sshd answers 1.5 s late, past doctor's 0.5 s cap on the TCP probe but within
+    host.ssh.connect_timeout (4 s): the probe, the host key and the login all pass."""
+    case = make_case(tmp_path, monkeypatch)
+    with slow_sshd(local_sshd.port, 1.5) as port:
+        known = tmp_path / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{port} {local_sshd.host_pub}\n")
+        case.write_inventory(port=port, user=USER_NOPW, key_file=str(local_sshd.key),
+                             extra=f"host: {{ssh: {{known_hosts: {known},"
+                                   " connect_timeout: 4}}\n")
+        found = {f.check: f for f in run(case.inventory, "vps1",
+                                         env=case.env(ssh_timeout=0.5,
+                                                      resolve=lambda n: []))}
+    assert [(c, found[c].status) for c in ("vps1 ssh port", "vps1 host key", "vps1 login",
+                                           "vps1 sudo")] == [
+        ("vps1 ssh port", Status.OK), ("vps1 host key", Status.OK),
+        ("vps1 login", Status.OK), ("vps1 sudo", Status.OK)], found
+
+
+def test_a_handshake_later_than_the_timeout_fails_in_time(local_sshd: LocalSshd) -> None:
+    with slow_sshd(local_sshd.port, 3.0) as port:
+        start = time.monotonic()
+        got = ssh.check_host_key("vps1", "127.0.0.1", port, (port,), local_sshd.known_hosts,
+                                 1.0)
+        took = time.monotonic() - start
+    assert got.status is Status.FAIL and got.check == "vps1 host key"
+    assert got.detail.startswith(f"127.0.0.1:{port}: no SSH handshake ("), got
+    assert took < 2.5  # the timeout, not the server, ended it
