@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -19,6 +20,9 @@ from tasks.engine.report import Reporter, Summary
 from tasks.engine.target import SshSettings, SshTarget, scrub_environment
 from tasks.model import Loaded, choose_path, load
 from tasks.model.model import Host
+
+if TYPE_CHECKING:
+    from tasks.cluster.kube import Tools
 
 HELP = {
     "inventory": "inventory file (default: $STACK_INVENTORY, else ./inventory.yaml)",
@@ -75,6 +79,17 @@ class Session:
     #: Plan mode only: why the cluster cannot be read yet (K3s not installed), once a
     #: cluster layer found out; later cluster layers then plan from the repository.
     cluster_unreadable: str = ""
+    #: kubectl and helm, found once for the run (``helm version`` asked once, not once
+    #: per cluster layer): see :meth:`tools`.
+    found_tools: Tools | None = None
+
+    def tools(self) -> Tools:
+        """The kubectl and helm every cluster layer of this run uses."""
+        if self.found_tools is None:
+            from tasks.cluster.kube import Tools
+
+            self.found_tools = Tools.find()
+        return self.found_tools
 
     def hosts(self) -> list[Host]:
         if self.only_host:

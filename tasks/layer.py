@@ -116,11 +116,10 @@ def plan_from_repository(session: Session, layer: ClusterLayer) -> bool:
     """Plan mode, no cluster yet: every step of ``layer`` as it would run on an empty
     cluster, from the repository alone (nothing is read from the cluster or run)."""
     from tasks.cluster.access import ClusterTarget
-    from tasks.cluster.kube import Tools
     from tasks.engine.table import REPOSITORY_NOTE
 
     target = ClusterTarget(name=f"cluster {session.inventory.data.k3s.cluster_name}",
-                           tools=Tools.find())
+                           tools=session.tools())
     session.reporter.note(target.name, f"{REPOSITORY_NOTE}; {session.cluster_unreadable}")
     for step in layer.steps(session, target):
         planned = step.from_repository()

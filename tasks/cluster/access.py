@@ -101,7 +101,7 @@ def cluster(session: Session) -> Iterator[ClusterTarget]:
     inv = session.inventory.data
     server = inv.servers[0]
     name = inv.k3s.cluster_name
-    tools = Tools.find()
+    tools = session.tools()
     with contextlib.ExitStack() as stack:
         ssh = session.connect(server)
         before = ssh.round_trips

@@ -26,7 +26,6 @@ from tasks import deploy, secrets_tasks
 from tasks.cli import Session
 from tasks.cluster import access
 from tasks.cluster.access import ClusterTarget
-from tasks.cluster.kube import Tools
 from tasks.engine.report import Reporter
 from tasks.model import load
 from tasks.secrets.store import SecretStore
@@ -109,7 +108,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, standins: Standins
 
     @contextmanager
     def cluster(session: Session) -> Iterator[ClusterTarget]:
-        tools = Tools.find()
+        tools = session.tools()  # as access.cluster finds them: once per run
         yield ClusterTarget(name="cluster standin", tools=tools,
                             kubeconfig=standins.kubeconfig, env=tools.env(standins.kubeconfig))
 

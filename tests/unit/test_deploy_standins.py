@@ -108,6 +108,9 @@ def test_the_whole_stack_from_empty_to_converged_a_run_that_changes_nothing_and_
     assert {o.status for o in s.summary.outcomes} == {Status.OK}, text
     assert layers(s) == [(name, "ok", 0) for name in CONVERGED]
     assert [c.line for c in st.standins.calls() if mutating(c)] == []
+    # the tools are found once for the run, not once per layer
+    assert [c.line for c in st.standins.calls() if c.args[:1] == ("version",)] == [
+        "helm version --short"]
     assert text.splitlines()[-2].split() == ["total", "28", "steps:", "28", "ok", "ok", "0",
                                              text.splitlines()[-2].split()[-1]]
     assert_secrets_only_on_stdin(st, text)
