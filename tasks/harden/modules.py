@@ -1,6 +1,6 @@
-"""Kernel modules nobody on a K3s VPS loads: rare filesystems, USB storage, exotic network
-protocols. Each gets ``install <name> /bin/false`` (a load, even on demand, fails) and a
-``blacklist`` line (no automatic load by alias).
+"""Kernel modules nobody on a K3s VPS loads: rare filesystems, USB storage and FireWire,
+exotic network protocols. Each gets ``install <name> /bin/false`` (a load, even on
+demand, fails) and a ``blacklist`` line (no automatic load by alias).
 
 What the host uses is never blocked: a module loaded now, a filesystem mounted now,
 ``vfat`` on a host booted by EFI (its system partition), ``squashfs`` where snaps are
@@ -32,6 +32,9 @@ CANDIDATES: list[tuple[str, str]] = [
     ("squashfs", "compressed read-only images (kept where snaps are installed)"),
     ("vfat", "FAT filesystems (kept on EFI hosts: the system partition)"),
     ("usb_storage", "USB disks: a VPS has no USB port"),
+    ("firewire_core", "FireWire (IEEE 1394): a VPS has none"),
+    ("firewire_ohci", "FireWire controllers"),
+    ("firewire_sbp2", "FireWire disks"),
     ("dccp", "datagram congestion control protocol"),
     ("sctp", "SCTP (Kubernetes SCTP Services need it: host.kernel.allow_modules)"),
     ("rds", "reliable datagram sockets"),

@@ -203,7 +203,8 @@ def test_6b_kernel_settings_and_ipv6_by_router_advertisement(vm: LabVm) -> None:
 
 def test_6c_unused_modules_cannot_load_overlay_can(vm: LabVm) -> None:
     config = sudo(vm, "modprobe -c")
-    for module in ("cramfs", "udf", "dccp", "sctp", "usb_storage", "squashfs", "vfat"):
+    for module in ("cramfs", "udf", "dccp", "sctp", "usb_storage", "squashfs", "vfat",
+                   "firewire_core", "firewire_ohci", "firewire_sbp2"):
         assert f"install {module} /bin/false" in config, module
     refused = vm.run("sudo -n modprobe dccp", check=False)
     assert refused.rc != 0
