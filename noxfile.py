@@ -43,7 +43,8 @@ def helm3(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """End-to-end tests on a lab VM (boots one; builds the image once, cached)."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-m", "e2e and not nodes", "-p", "no:randomly", *session.posargs)
+    session.run("pytest", "-m", "e2e and not nodes", "-p", "no:randomly", "--durations=15",
+                *session.posargs)
 
 
 @nox.session(python=PYTHON)
