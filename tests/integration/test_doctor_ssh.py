@@ -10,7 +10,6 @@ import hashlib
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -266,11 +265,10 @@ def test_a_slow_sshd_gets_the_inventorys_connect_timeout(local_sshd: LocalSshd,
 
 
 def test_a_handshake_later_than_the_timeout_fails_in_time(local_sshd: LocalSshd) -> None:
+    """sshd would answer after 3 s (its key then "unknown" for this port, another
+    message): a 1 s timeout ends the wait first, and the finding says so."""
     with slow_sshd(local_sshd.port, 3.0) as port:
-        start = time.monotonic()
         got = ssh.check_host_key("vps1", "127.0.0.1", port, (port,), local_sshd.known_hosts,
                                  1.0)
-        took = time.monotonic() - start
     assert got.status is Status.FAIL and got.check == "vps1 host key"
     assert got.detail.startswith(f"127.0.0.1:{port}: no SSH handshake ("), got
-    assert took < 2.5  # the timeout, not the server, ended it

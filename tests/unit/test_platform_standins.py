@@ -101,3 +101,12 @@ def test_the_canary_secret_travels_on_stdin_only(standins: Standins, tmp_path: P
     ok, _, text = run(standins, tools, layer_steps(standins, tools, tmp_path / "charts"))
     assert ok, text
     standins.carried_on_stdin_only(CANARY, text)
+
+
+def test_a_run_finds_kubectl_and_helm_once(standins: Standins) -> None:
+    """Every cluster layer of a run shares the Session's tools: one ``helm version``."""
+    s = session()
+    found = s.tools()
+    assert s.tools() is found
+    assert [c.line for c in standins.calls("helm")] == ["helm version --short"]
+    assert (found.helm, found.helm_major) == (str(standins.helm), 4)
