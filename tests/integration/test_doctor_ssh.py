@@ -22,6 +22,7 @@ from tasks.doctor.run import run
 from tasks.engine import target as target_module
 from tests.integration.conftest import USER_NOPW, USER_PW, LocalSshd
 from tests.unit.doctor_case import CANARY, make_case, needs_installed_tools
+from tests.unit.local_http import closed_port
 
 SCAN = ("compare with the provider's console, then record it: inv host.harden --check"
         " --trust-new-host-key")
@@ -32,12 +33,6 @@ def fingerprint(pub: Path) -> str:
     out = subprocess.run(["ssh-keygen", "-lf", str(pub)], check=True, capture_output=True,
                          text=True).stdout.split()
     return f"ssh-ed25519 {out[1]}"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
